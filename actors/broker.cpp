@@ -1,0 +1,72 @@
+#include "actors/broker.hpp"
+
+#include "runtime/log.hpp"
+
+namespace holdfast {
+
+store_options store_options_of(const config::broker_config& cfg) {
+  store_options o;
+  o.root = cfg.store_path_root_dir;
+  o.segment_size = cfg.mapped_file_size_commit_log;
+  o.max_message_size = cfg.max_message_size;
+  o.default_queue_nums = static_cast<int32_t>(cfg.default_topic_queue_nums);
+  return o;
+}
+
+partition_options partition_options_of(const config::broker_config& cfg) {
+  partition_options o;
+  o.sync_flush = cfg.flush_disk_type == config::flush_disk_type::sync_flush;
+  o.sync_flush_timeout = cfg.sync_flush_timeout;
+  o.checkpoint_interval = cfg.flush_interval_consume_queue;
+  o.broker_role = std::string(config::to_string(cfg.broker_role));
+  return o;
+}
+
+flush_options flush_options_of(const config::broker_config& cfg) {
+  flush_options o;
+  o.interval = cfg.flush_interval_commit_log;
+  o.least_pages = cfg.flush_commit_log_least_pages;
+  o.thorough_interval = cfg.flush_commit_log_thorough_interval;
+  return o;
+}
+
+caf::expected<broker_handles> start_broker(caf::actor_system& sys,
+                                           const config::broker_config& cfg, file_system& fs) {
+  broker_handles b;
+  std::unique_ptr<message_store> store;
+  auto so = store_options_of(cfg);
+  if (auto e = message_store::open(fs, so, store, b.recovery); e != errc::ok)
+    return make_error(broker_errc::storage_failure,
+                      "cannot open store " + so.root + ": " + std::string(to_string(e)));
+  auto& r = b.recovery;
+  if (r.clean)
+    log_info("store {}: clean start, commit log ends at {}", so.root, r.end_offset);
+  else
+    log_info("store {}: recovered {} records from offset {}, log ends at {} ({} bytes of torn "
+             "tail dropped, {} files moved aside)",
+             so.root, r.scanned_records, r.scanned_from, r.end_offset, r.truncated_bytes,
+             r.moved_aside.size());
+  b.flusher = spawn_flush_service(sys, store->log(), flush_options_of(cfg));
+  b.partition = spawn_partition(sys, std::move(store), b.flusher, partition_options_of(cfg));
+  return b;
+}
+
+bool stop_broker(caf::actor_system& sys, broker_handles& b) {
+  bool clean = false;
+  if (b.partition) {
+    caf::scoped_actor self{sys};
+    self->request(b.partition, std::chrono::seconds(30), shutdown_atom::value)
+      .receive([&](bool ok) { clean = ok; },
+               [&](caf::error& err) {
+                 log_error("broker: clean shutdown failed: {}", caf::to_string(err));
+               });
+    self->send_exit(b.partition, caf::exit_reason::user_shutdown);
+  }
+  if (b.flusher)
+    caf::anon_send_exit(b.flusher, caf::exit_reason::user_shutdown);
+  b.partition = nullptr;
+  b.flusher = nullptr;
+  return clean;
+}
+
+} // namespace holdfast

@@ -1,0 +1,33 @@
+#pragma once
+
+#include "actors/flush_service.hpp"
+#include "actors/partition.hpp"
+#include "config/broker_config.hpp"
+#include "runtime/file.hpp"
+
+#include <caf/all.hpp>
+
+namespace holdfast {
+
+/// The actors of one running broker, wired together.
+struct broker_handles {
+  partition_actor partition;
+  flush_service_actor flusher;
+  recovery_report recovery;
+};
+
+/// Opens (and recovers) the store under `cfg.store_path_root_dir` through `fs`, spawns the flush
+/// service and the partition. The errors are for humans: they name the path and the cause.
+[[nodiscard]] caf::expected<broker_handles>
+start_broker(caf::actor_system& sys, const config::broker_config& cfg, file_system& fs);
+
+/// Clean stop: the partition syncs and writes the clean-shutdown marker, then both actors exit.
+/// Returns true when the marker was written.
+bool stop_broker(caf::actor_system& sys, broker_handles& b);
+
+/// The options of each actor, as derived from the config.
+[[nodiscard]] store_options store_options_of(const config::broker_config& cfg);
+[[nodiscard]] partition_options partition_options_of(const config::broker_config& cfg);
+[[nodiscard]] flush_options flush_options_of(const config::broker_config& cfg);
+
+} // namespace holdfast

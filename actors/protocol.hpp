@@ -1,0 +1,69 @@
+#pragma once
+
+// Types shared by several actors and the wire: atoms, the broker error enum, and the CAF
+// inspectors of the plain runtime/ types. Actor-specific messages live in that actor's header;
+// every type is registered once, in type_registry.cpp.
+
+#include "runtime/errc.hpp"
+#include "runtime/message.hpp"
+#include "runtime/store.hpp"
+
+#include <caf/all.hpp>
+
+#include <string>
+
+namespace holdfast {
+
+using checkpoint_atom = caf::atom_constant<caf::atom("hf_ckpt")>;
+using status_atom = caf::atom_constant<caf::atom("hf_status")>;
+using shutdown_atom = caf::atom_constant<caf::atom("hf_stop")>;
+using tick_atom = caf::atom_constant<caf::atom("hf_tick")>;
+using drain_atom = caf::atom_constant<caf::atom("hf_drain")>;
+
+/// Errors a broker replies with (as caf::error, category "holdfast"). A send that returns one
+/// of these was NOT stored; a send_status is always "stored, with this much safety".
+enum class broker_errc : uint8_t {
+  none = 0,
+  invalid_message = 1, ///< refused by validation (topic, queue, size...): retrying cannot help
+  storage_failure = 2, ///< write or fsync failed; after a failed fsync every later send too
+  shutting_down = 3,   ///< the broker is stopping
+  not_master = 4,      ///< sends go to the master
+};
+
+[[nodiscard]] std::string_view to_string(broker_errc x) noexcept;
+
+caf::error make_error(broker_errc x);
+caf::error make_error(broker_errc x, std::string context);
+
+/// True for errors where another attempt may succeed (timeouts, lost connections, a broker
+/// restarting); false for refusals of the message itself.
+[[nodiscard]] bool retriable(const caf::error& err) noexcept;
+
+/// "invalid_message: topic name must match ..." for any CAF or broker error.
+[[nodiscard]] std::string describe(const caf::error& err);
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, message& x) {
+  return f(caf::meta::type_name("holdfast::message"), x.topic, x.queue_id, x.msg_id,
+           x.properties, x.body);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, send_result& x) {
+  return f(caf::meta::type_name("holdfast::send_result"), x.status, x.msg_id, x.queue_id,
+           x.queue_offset, x.commit_log_offset);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, stored_message& x) {
+  return f(caf::meta::type_name("holdfast::stored_message"), x.topic, x.queue_id,
+           x.queue_offset, x.commit_log_offset, x.store_timestamp_ms, x.msg_id, x.properties,
+           x.body);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, topic_info& x) {
+  return f(caf::meta::type_name("holdfast::topic_info"), x.name, x.queue_ends);
+}
+
+} // namespace holdfast

@@ -1,0 +1,37 @@
+#include "actors/type_registry.hpp"
+
+#include "actors/flush_service.hpp"
+#include "actors/partition.hpp"
+#include "actors/protocol.hpp"
+
+#include <caf/all.hpp>
+#include <caf/io/all.hpp>
+
+namespace holdfast {
+
+void register_types(caf::actor_system_config& cfg) {
+  // The one list of wire types. Names must match across nodes, so they are spelled out here.
+  cfg.add_message_type<message>("holdfast::message");
+  cfg.add_message_type<std::vector<message>>("std::vector<holdfast::message>");
+  cfg.add_message_type<send_result>("holdfast::send_result");
+  cfg.add_message_type<std::vector<send_result>>("std::vector<holdfast::send_result>");
+  cfg.add_message_type<stored_message>("holdfast::stored_message");
+  cfg.add_message_type<std::vector<stored_message>>("std::vector<holdfast::stored_message>");
+  cfg.add_message_type<topic_info>("holdfast::topic_info");
+  cfg.add_message_type<std::vector<topic_info>>("std::vector<holdfast::topic_info>");
+  cfg.add_message_type<flush_req>("holdfast::flush_req");
+  cfg.add_message_type<flush_ack>("holdfast::flush_ack");
+  cfg.add_message_type<append_req>("holdfast::append_req");
+  cfg.add_message_type<append_reply>("holdfast::append_reply");
+  cfg.add_message_type<pull_req>("holdfast::pull_req");
+  cfg.add_message_type<pull_reply>("holdfast::pull_reply");
+  cfg.add_message_type<partition_status>("holdfast::partition_status");
+  cfg.add_error_category(caf::atom("holdfast"), [](uint8_t code, caf::atom_value, const caf::message& ctx) {
+    std::string out{to_string(static_cast<broker_errc>(code))};
+    if (ctx.match_elements<std::string>())
+      out += ": " + ctx.get_as<std::string>(0);
+    return out;
+  });
+}
+
+} // namespace holdfast

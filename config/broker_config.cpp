@@ -1,0 +1,144 @@
+#include "config/broker_config.hpp"
+
+#include <array>
+
+namespace holdfast::config {
+
+namespace {
+
+// The spellings are shared by to_string/parse and the schema, so a config file and the code
+// can never disagree on them.
+constexpr std::array<enum_spelling<flush_disk_type>, 2> flush_disk_type_names{{
+  {flush_disk_type::async_flush, "ASYNC_FLUSH"},
+  {flush_disk_type::sync_flush, "SYNC_FLUSH"},
+}};
+
+constexpr std::array<enum_spelling<broker_role>, 3> broker_role_names{{
+  {broker_role::async_master, "ASYNC_MASTER"},
+  {broker_role::sync_master, "SYNC_MASTER"},
+  {broker_role::slave, "SLAVE"},
+}};
+
+template <class Enum, std::size_t N>
+std::string spell(const std::array<enum_spelling<Enum>, N>& names, Enum value) {
+  for (const auto& entry : names)
+    if (entry.value == value)
+      return std::string{entry.name};
+  return "?";
+}
+
+template <class Enum, std::size_t N>
+std::optional<Enum> unspell(const std::array<enum_spelling<Enum>, N>& names,
+                            std::string_view text) {
+  for (const auto& entry : names)
+    if (entry.name == text)
+      return entry.value;
+  return std::nullopt;
+}
+
+constexpr std::int64_t kib = 1024;
+constexpr std::int64_t mib = 1024 * kib;
+constexpr std::int64_t gib = 1024 * mib;
+constexpr std::int64_t tib = 1024 * gib;
+
+// THE table. Defaults follow RocketMQ's MessageStoreConfig/BrokerConfig unless a comment says
+// otherwise, so a RocketMQ operator's intuition carries over.
+schema<broker_config> make_broker_schema() {
+  using c = broker_config;
+  schema<c> s;
+  s.add(string_property("brokerName", &c::broker_name, "broker-a",
+                        "Name of this broker; a master and its slaves share one name.")
+          .require(non_empty()));
+  // Loopback, unlike RocketMQ's 0.0.0.0: a broker started with no config is not exposed.
+  s.add(string_property("listenHost", &c::listen_host, "127.0.0.1",
+                        "Address the broker accepts client connections on.")
+          .require(non_empty()));
+  s.add(integer_property("listenPort", &c::listen_port, 10911, 0, 65535, "",
+                         "TCP port for client connections; 0 picks any free port (for tests)."));
+  s.add(string_property("storePathRootDir", &c::store_path_root_dir, "./data",
+                        "Directory holding the commit log, consume queues and checkpoint.")
+          .require(non_empty()));
+  s.add(enum_property("flushDiskType", &c::flush_disk_type, flush_disk_type::async_flush,
+                      flush_disk_type_names,
+                      "ASYNC_FLUSH acknowledges a send once it is in the page cache, "
+                      "SYNC_FLUSH only after fsync."));
+  s.add(enum_property("brokerRole", &c::broker_role, broker_role::async_master,
+                      broker_role_names,
+                      "ASYNC_MASTER acknowledges before slaves have a message, SYNC_MASTER "
+                      "after, SLAVE only replicates."));
+  // Upper bounds: long enough for the slowest disk anyone should run a broker on, short
+  // enough that a typo (an extra zero or three) is caught instead of hanging producers.
+  s.add(duration_property("syncFlushTimeout", &c::sync_flush_timeout, 5000, 1, 600000,
+                          "In SYNC_FLUSH, how long a send waits for its fsync before it fails "
+                          "with FLUSH_DISK_TIMEOUT."));
+  s.add(duration_property("flushIntervalCommitLog", &c::flush_interval_commit_log, 500, 1,
+                          60000,
+                          "In ASYNC_FLUSH, how often the flusher wakes to look for dirty "
+                          "commit log pages."));
+  // 1048576 pages of 4 KiB = 4 GiB, more than a commit log file can hold.
+  s.add(integer_property("flushCommitLogLeastPages", &c::flush_commit_log_least_pages, 4, 0,
+                         1048576, "pages",
+                         "In ASYNC_FLUSH, fsync only once this many 4 KiB pages are dirty, to "
+                         "batch fsyncs; 0 syncs on every wake-up."));
+  s.add(duration_property("flushCommitLogThoroughInterval",
+                          &c::flush_commit_log_thorough_interval, 10000, 1, 3600000,
+                          "In ASYNC_FLUSH, a full flush happens at least this often whatever "
+                          "the dirty page count, bounding what a power cut can lose."));
+  s.add(duration_property("flushIntervalConsumeQueue", &c::flush_interval_consume_queue, 1000,
+                          1, 600000,
+                          "How often consume-queue index files are synced and a recovery "
+                          "checkpoint is written."));
+  // At least one page, because files are mapped page by page; at most 1 TiB, far beyond any
+  // sane segment and still safe in every offset type.
+  s.add(integer_property("mappedFileSizeCommitLog", &c::mapped_file_size_commit_log, gib,
+                         4 * kib, tib, "bytes",
+                         "Size of each commit log file; a new file is started when one is "
+                         "full."));
+  s.add(integer_property("maxMessageSize", &c::max_message_size, 4 * mib, 1, gib, "bytes",
+                         "Largest message the broker accepts; larger sends are rejected."));
+  s.add(integer_property("defaultTopicQueueNums", &c::default_topic_queue_nums, 4, 1, 1024, "",
+                         "Number of queues given to a topic that is created automatically on "
+                         "first send."));
+  s.add_check({{"maxMessageSize", "mappedFileSizeCommitLog"},
+               "`maxMessageSize` must not exceed `mappedFileSizeCommitLog`: a message never "
+               "spans two commit log files.",
+               [](const c& config) -> std::optional<std::string> {
+                 if (config.max_message_size <= config.mapped_file_size_commit_log)
+                   return std::nullopt;
+                 return "maxMessageSize (" + std::to_string(config.max_message_size)
+                        + " bytes) must not exceed mappedFileSizeCommitLog ("
+                        + std::to_string(config.mapped_file_size_commit_log)
+                        + " bytes): a message never spans two commit log files";
+               }});
+  return s;
+}
+
+} // namespace
+
+std::string to_string(flush_disk_type value) {
+  return spell(flush_disk_type_names, value);
+}
+
+std::string to_string(broker_role value) {
+  return spell(broker_role_names, value);
+}
+
+std::optional<flush_disk_type> parse_flush_disk_type(std::string_view text) {
+  return unspell(flush_disk_type_names, text);
+}
+
+std::optional<broker_role> parse_broker_role(std::string_view text) {
+  return unspell(broker_role_names, text);
+}
+
+broker_config::broker_config() {
+  broker_schema().apply_defaults(*this);
+}
+
+const schema<broker_config>& broker_schema() {
+  // Must not construct a broker_config while building: its constructor reads this table.
+  static const schema<broker_config> table = make_broker_schema();
+  return table;
+}
+
+} // namespace holdfast::config

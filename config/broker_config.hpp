@@ -1,0 +1,65 @@
+#pragma once
+
+#include "config/properties.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace holdfast::config {
+
+/// When a send counts as durable: ASYNC_FLUSH once it is in the page cache (a background
+/// flusher syncs later), SYNC_FLUSH only once it has been fsync'd.
+enum class flush_disk_type : std::uint8_t { async_flush, sync_flush };
+
+/// Replication role, as in RocketMQ: an ASYNC_MASTER acknowledges before its slaves have the
+/// message, a SYNC_MASTER after, and a SLAVE only replicates.
+enum class broker_role : std::uint8_t { async_master, sync_master, slave };
+
+/// Returns the RocketMQ spelling: "ASYNC_FLUSH" or "SYNC_FLUSH".
+[[nodiscard]] std::string to_string(flush_disk_type value);
+
+/// Returns the RocketMQ spelling: "ASYNC_MASTER", "SYNC_MASTER" or "SLAVE".
+[[nodiscard]] std::string to_string(broker_role value);
+
+/// Parses a RocketMQ spelling (case-sensitive, as in broker.conf); nothing if unknown.
+[[nodiscard]] std::optional<flush_disk_type> parse_flush_disk_type(std::string_view text);
+
+/// Parses a RocketMQ spelling (case-sensitive, as in broker.conf); nothing if unknown.
+[[nodiscard]] std::optional<broker_role> parse_broker_role(std::string_view text);
+
+/// Everything a broker reads at startup. Defaults, units, ranges and docs are not written here
+/// but in the table of broker_schema() (config/broker_config.cpp), which is the single source
+/// for this struct, the loader and docs/config.md. A plain value: copy it freely between
+/// threads; nothing watches it for changes.
+struct broker_config {
+  /// Sets every member to the default declared in broker_schema().
+  broker_config();
+
+  // The braces only keep a member that someone forgets to declare in the table from being
+  // indeterminate; the constructor overwrites every one of them.
+  std::string broker_name{};
+  std::string listen_host{};
+  std::uint16_t listen_port{};
+  std::string store_path_root_dir{};
+  // Qualified type names: the members share their names with the enum types.
+  config::flush_disk_type flush_disk_type{};
+  config::broker_role broker_role{};
+  std::chrono::milliseconds sync_flush_timeout{};
+  std::chrono::milliseconds flush_interval_commit_log{};
+  std::uint32_t flush_commit_log_least_pages{};
+  std::chrono::milliseconds flush_commit_log_thorough_interval{};
+  std::chrono::milliseconds flush_interval_consume_queue{};
+  std::uint64_t mapped_file_size_commit_log{};
+  std::uint64_t max_message_size{};
+  std::uint32_t default_topic_queue_nums{};
+
+  friend bool operator==(const broker_config&, const broker_config&) = default;
+};
+
+/// The declaration table of every broker key. Built on first use and immutable afterwards.
+[[nodiscard]] const schema<broker_config>& broker_schema();
+
+} // namespace holdfast::config

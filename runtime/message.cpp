@@ -1,0 +1,27 @@
+#include "runtime/message.hpp"
+
+namespace holdfast {
+
+std::string_view to_string(send_status x) noexcept {
+  switch (x) {
+    case send_status::send_ok: return "SEND_OK";
+    case send_status::flush_disk_timeout: return "FLUSH_DISK_TIMEOUT";
+    case send_status::flush_slave_timeout: return "FLUSH_SLAVE_TIMEOUT";
+    case send_status::slave_not_available: return "SLAVE_NOT_AVAILABLE";
+  }
+  return "UNKNOWN";
+}
+
+bool valid_topic_name(std::string_view name) noexcept {
+  if (name.empty() || name.size() > 127)
+    return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+              || c == '_' || c == '%' || c == '-';
+    if (!ok)
+      return false;
+  }
+  return true;
+}
+
+} // namespace holdfast

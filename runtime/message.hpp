@@ -1,0 +1,59 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace holdfast {
+
+/// How safe a stored message is, in RocketMQ's terms (the seed). Only a failure to store at all
+/// is an error; these four are all "stored, with this much safety".
+enum class send_status : uint8_t {
+  send_ok = 0,             ///< stored as the broker is configured (flushed / replicated if sync)
+  flush_disk_timeout = 1,  ///< in the broker's memory, but not fsynced within syncFlushTimeout
+  flush_slave_timeout = 2, ///< SYNC_MASTER: the slave did not confirm within slaveTimeout
+  slave_not_available = 3, ///< SYNC_MASTER: no slave attached, or it is too far behind
+};
+
+/// RocketMQ's spelling: SEND_OK, FLUSH_DISK_TIMEOUT, ...
+std::string_view to_string(send_status x) noexcept;
+
+/// A message as a producer hands it over.
+struct message {
+  std::string topic;
+  /// Target queue, or -1 to let the broker choose (round robin).
+  int32_t queue_id = -1;
+  /// Unique key set once by the producer and kept across retries (RocketMQ's UNIQ_KEY).
+  std::string msg_id;
+  std::map<std::string, std::string> properties;
+  std::vector<char> body;
+};
+
+/// The broker's answer to one stored message.
+struct send_result {
+  send_status status = send_status::send_ok;
+  std::string msg_id;
+  int32_t queue_id = 0;
+  uint64_t queue_offset = 0;
+  uint64_t commit_log_offset = 0;
+};
+
+/// A message as a consumer receives it.
+struct stored_message {
+  std::string topic;
+  int32_t queue_id = 0;
+  uint64_t queue_offset = 0;
+  uint64_t commit_log_offset = 0;
+  int64_t store_timestamp_ms = 0;
+  std::string msg_id;
+  std::map<std::string, std::string> properties;
+  std::vector<char> body;
+};
+
+/// Topic names as RocketMQ allows them: [A-Za-z0-9_%-]{1,127}. '%' appears in the system topics
+/// %RETRY%group and %DLQ%group; '/' and '.' never do, so a name can't escape the store directory.
+[[nodiscard]] bool valid_topic_name(std::string_view name) noexcept;
+
+} // namespace holdfast

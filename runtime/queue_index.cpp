@@ -1,0 +1,122 @@
+#include "runtime/queue_index.hpp"
+
+#include <cstring>
+
+namespace holdfast {
+
+namespace {
+
+// 256 entries = 4 KiB, one page per write.
+constexpr size_t flush_batch = 256;
+
+void encode_entry(const index_entry& e, char* p) {
+  std::memcpy(p, &e.commit_log_offset, 8);
+  std::memcpy(p + 8, &e.size, 4);
+  std::memset(p + 12, 0, 4);
+}
+
+index_entry decode_entry(const char* p) {
+  index_entry e;
+  std::memcpy(&e.commit_log_offset, p, 8);
+  std::memcpy(&e.size, p + 8, 4);
+  return e;
+}
+
+} // namespace
+
+queue_index::queue_index(std::unique_ptr<file> f, uint64_t n)
+  : f_(std::move(f)), durable_count_(n) {
+}
+
+errc queue_index::open(file_system& fs, const std::string& path,
+                       std::unique_ptr<queue_index>& out) {
+  std::unique_ptr<file> f;
+  if (auto e = fs.open(path, open_mode::read_write, f); e != errc::ok)
+    return e;
+  auto n = f->size() / entry_size;
+  if (f->size() % entry_size != 0) {
+    if (auto e = f->truncate(n * entry_size); e != errc::ok)
+      return e;
+  }
+  out.reset(new queue_index(std::move(f), n));
+  return errc::ok;
+}
+
+void queue_index::append(index_entry e) {
+  pending_.push_back(e);
+  if (pending_.size() >= flush_batch)
+    (void) flush(); // a failed write stays pending and is retried by the next flush
+}
+
+errc queue_index::flush() {
+  if (pending_.empty())
+    return errc::ok;
+  std::string buf(pending_.size() * entry_size, '\0');
+  for (size_t i = 0; i < pending_.size(); ++i)
+    encode_entry(pending_[i], buf.data() + i * entry_size);
+  if (auto e = f_->write_at(durable_count_ * entry_size, buf); e != errc::ok)
+    return e;
+  durable_count_ += pending_.size();
+  pending_.clear();
+  return errc::ok;
+}
+
+errc queue_index::sync() {
+  if (auto e = flush(); e != errc::ok)
+    return e;
+  return f_->sync();
+}
+
+errc queue_index::read(uint64_t from, size_t max, std::vector<index_entry>& out) const {
+  out.clear();
+  if (from >= count() || max == 0)
+    return errc::ok;
+  auto end = std::min<uint64_t>(count(), from + max);
+  if (from < durable_count_) {
+    auto n = std::min<uint64_t>(end, durable_count_) - from;
+    std::string buf(n * entry_size, '\0');
+    size_t got = 0;
+    if (auto e = f_->read_at(from * entry_size, std::span<char>(buf.data(), buf.size()), got);
+        e != errc::ok)
+      return e;
+    if (got != buf.size())
+      return errc::corrupt;
+    for (size_t i = 0; i < n; ++i)
+      out.push_back(decode_entry(buf.data() + i * entry_size));
+  }
+  for (auto i = std::max(from, durable_count_); i < end; ++i)
+    out.push_back(pending_[i - durable_count_]);
+  return errc::ok;
+}
+
+errc queue_index::truncate(uint64_t n) {
+  if (n >= count())
+    return errc::ok;
+  if (n >= durable_count_) {
+    pending_.resize(n - durable_count_);
+    return errc::ok;
+  }
+  pending_.clear();
+  if (auto e = f_->truncate(n * entry_size); e != errc::ok)
+    return e;
+  durable_count_ = n;
+  return errc::ok;
+}
+
+errc queue_index::truncate_from_log_offset(uint64_t offset) {
+  // Entries are in commit-log order: binary search for the first one at or past `offset`.
+  uint64_t lo = 0, hi = count();
+  std::vector<index_entry> one;
+  while (lo < hi) {
+    auto mid = lo + (hi - lo) / 2;
+    if (auto e = read(mid, 1, one); e != errc::ok)
+      return e;
+    if (one.empty() || one[0].commit_log_offset >= offset)
+      hi = mid;
+    else
+      lo = mid + 1;
+  }
+  return truncate(lo);
+}
+
+} // namespace holdfast

@@ -1,0 +1,368 @@
+#include "runtime/store.hpp"
+
+#include "runtime/crc32c.hpp"
+#include "runtime/log.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+
+namespace holdfast {
+
+namespace {
+
+constexpr uint64_t checkpoint_magic = 0x484f4c44464b5031ull; // "HOLDFKP1"
+constexpr size_t max_msg_id = 128;
+constexpr size_t max_key = 255;
+constexpr size_t max_value = 32767;
+constexpr size_t max_properties_bytes = 64 * 1024;
+
+std::string encode_checkpoint(uint64_t offset) {
+  std::string out(20, '\0');
+  std::memcpy(out.data(), &checkpoint_magic, 8);
+  std::memcpy(out.data() + 8, &offset, 8);
+  uint32_t crc = crc32c::mask(crc32c::value(out.data(), 16));
+  std::memcpy(out.data() + 16, &crc, 4);
+  return out;
+}
+
+bool decode_checkpoint(const std::string& in, uint64_t& offset) {
+  if (in.size() != 20)
+    return false;
+  uint64_t magic;
+  uint32_t crc;
+  std::memcpy(&magic, in.data(), 8);
+  std::memcpy(&offset, in.data() + 8, 8);
+  std::memcpy(&crc, in.data() + 16, 4);
+  return magic == checkpoint_magic && crc32c::unmask(crc) == crc32c::value(in.data(), 16);
+}
+
+} // namespace
+
+std::string_view to_string(message_check x) noexcept {
+  switch (x) {
+    case message_check::ok: return "ok";
+    case message_check::bad_topic: return "topic name must match [A-Za-z0-9_%-]{1,127}";
+    case message_check::bad_queue: return "queue id out of range";
+    case message_check::too_large: return "message body exceeds maxMessageSize";
+    case message_check::bad_msg_id: return "message id longer than 128 bytes";
+    case message_check::bad_property: return "invalid message property";
+  }
+  return "?";
+}
+
+message_store::message_store(file_system& fs, store_options opts)
+  : fs_(fs), opts_(std::move(opts)) {
+  // Generated ids: start time plus a counter is unique per broker without coordination.
+  auto now = std::chrono::system_clock::now().time_since_epoch();
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "B%llX-",
+                static_cast<unsigned long long>(
+                  std::chrono::duration_cast<std::chrono::microseconds>(now).count()));
+  id_prefix_ = buf;
+}
+
+message_store::~message_store() = default;
+
+errc message_store::open(file_system& fs, store_options opts,
+                         std::unique_ptr<message_store>& out, recovery_report& report) {
+  std::unique_ptr<message_store> st{new message_store(fs, opts)};
+  auto& root = st->opts_.root;
+  if (auto e = fs.create_dirs(root + "/consumequeue"); e != errc::ok)
+    return e;
+  auto marker = root + "/clean_shutdown";
+  bool clean = fs.exists(marker);
+  if (clean) {
+    // From here on a crash must count as unclean again.
+    if (auto e = fs.remove(marker); e != errc::ok)
+      return e;
+    if (auto e = fs.sync_dir(root); e != errc::ok)
+      return e;
+  }
+  uint64_t cp = 0;
+  std::string cp_bytes;
+  if (fs.exists(root + "/checkpoint")) {
+    if (read_whole_file(fs, root + "/checkpoint", cp_bytes) != errc::ok
+        || !decode_checkpoint(cp_bytes, cp)) {
+      log_warning("recovery: checkpoint unreadable; scanning the whole commit log");
+      cp = 0;
+      clean = false;
+    }
+  }
+  if (auto e = st->load_topics(); e != errc::ok)
+    return e;
+  if (!clean) {
+    for (auto& [name, t] : st->topics_)
+      for (auto& q : t.queues)
+        if (auto e = q.index->truncate_from_log_offset(cp); e != errc::ok)
+          return e;
+  }
+  commit_log::options lo{root + "/commitlog", opts.segment_size};
+  std::unique_ptr<commit_log> log;
+  auto visit = [&](const record::view& v) {
+    if (st->rebuild(v) != errc::ok)
+      st->rebuild_inconsistent_ = true;
+  };
+  if (auto e = commit_log::open(fs, lo, clean, cp, visit, log, report); e != errc::ok)
+    return e;
+  if (!clean && (st->rebuild_inconsistent_ || cp > log->write_offset())) {
+    // The indexes disagree with the log (lost index file, a checkpoint past a log that lost its
+    // tail): rebuild every index from the start of the log.
+    log_warning("recovery: indexes inconsistent with the commit log; rebuilding all of them");
+    st->rebuild_inconsistent_ = false;
+    for (auto& [name, t] : st->topics_)
+      for (auto& q : t.queues)
+        if (auto e = q.index->truncate(0); e != errc::ok)
+          return e;
+    log.reset();
+    recovery_report again;
+    if (auto e = commit_log::open(fs, lo, false, 0, visit, log, again); e != errc::ok)
+      return e;
+    again.moved_aside.insert(again.moved_aside.begin(), report.moved_aside.begin(),
+                             report.moved_aside.end());
+    again.truncated_bytes += report.truncated_bytes;
+    if (again.stop_reason == record::decode_status::ok)
+      again.stop_reason = report.stop_reason;
+    report = std::move(again);
+    if (st->rebuild_inconsistent_)
+      return errc::corrupt;
+  }
+  st->log_ = std::move(log);
+  if (!clean) {
+    if (auto e = st->checkpoint(); e != errc::ok)
+      return e;
+  }
+  out = std::move(st);
+  return errc::ok;
+}
+
+errc message_store::load_topics() {
+  auto dir = opts_.root + "/consumequeue";
+  std::vector<std::string> names;
+  if (auto e = fs_.list(dir, names); e != errc::ok)
+    return e;
+  for (auto& name : names) {
+    if (!valid_topic_name(name))
+      continue;
+    std::vector<std::string> qs;
+    if (fs_.list(dir + "/" + name, qs) != errc::ok)
+      continue;
+    int32_t n = opts_.default_queue_nums;
+    for (auto& q : qs) {
+      char* end = nullptr;
+      long id = std::strtol(q.c_str(), &end, 10);
+      if (end != q.c_str() && *end == '\0' && id >= 0 && id < 65536)
+        n = std::max<int32_t>(n, static_cast<int32_t>(id) + 1);
+    }
+    topic t;
+    t.queues.resize(n);
+    for (int32_t i = 0; i < n; ++i) {
+      auto path = dir + "/" + name + "/" + std::to_string(i);
+      if (auto e = queue_index::open(fs_, path, t.queues[i].index); e != errc::ok)
+        return e;
+    }
+    topics_.emplace(name, std::move(t));
+  }
+  return errc::ok;
+}
+
+errc message_store::get_topic(const std::string& name, topic*& out) {
+  if (auto i = topics_.find(name); i != topics_.end()) {
+    out = &i->second;
+    return errc::ok;
+  }
+  auto dir = opts_.root + "/consumequeue/" + name;
+  if (auto e = fs_.create_dirs(dir); e != errc::ok)
+    return e;
+  topic t;
+  t.queues.resize(opts_.default_queue_nums);
+  for (int32_t i = 0; i < opts_.default_queue_nums; ++i)
+    if (auto e = queue_index::open(fs_, dir + "/" + std::to_string(i), t.queues[i].index);
+        e != errc::ok)
+      return e;
+  new_dirs_.push_back(dir);
+  out = &topics_.emplace(name, std::move(t)).first->second;
+  return errc::ok;
+}
+
+errc message_store::rebuild(const record::view& v) {
+  topic* t = nullptr;
+  if (auto e = get_topic(std::string(v.topic), t); e != errc::ok)
+    return e;
+  if (v.f.queue_id < 0 || static_cast<size_t>(v.f.queue_id) >= t->queues.size())
+    return errc::corrupt;
+  auto& idx = *t->queues[v.f.queue_id].index;
+  if (v.f.queue_offset < idx.count())
+    return errc::ok; // already indexed (the index was ahead of the checkpoint)
+  if (v.f.queue_offset > idx.count())
+    return errc::corrupt;
+  idx.append({v.f.commit_log_offset, v.length});
+  return errc::ok;
+}
+
+message_check message_store::check(const message& m) const {
+  if (!valid_topic_name(m.topic))
+    return message_check::bad_topic;
+  int32_t n = queue_count(m.topic);
+  if (m.queue_id < -1 || m.queue_id >= n)
+    return message_check::bad_queue;
+  if (m.body.size() > opts_.max_message_size)
+    return message_check::too_large;
+  if (m.msg_id.size() > max_msg_id)
+    return message_check::bad_msg_id;
+  size_t props = 0;
+  for (auto& [k, v] : m.properties) {
+    if (k.empty() || k.size() > max_key || v.size() > max_value)
+      return message_check::bad_property;
+    props += k.size() + v.size() + 6;
+  }
+  if (props > max_properties_bytes)
+    return message_check::bad_property;
+  return message_check::ok;
+}
+
+errc message_store::append(std::vector<message>& batch, int64_t now_ms,
+                           std::vector<send_result>& out, uint64_t& end) {
+  out.clear();
+  if (closed_)
+    return errc::closed;
+  for (auto& m : batch)
+    if (check(m) != message_check::ok)
+      return errc::invalid_argument;
+  auto base = log_->write_offset();
+  auto offset = base;
+  std::string buf;
+  size_t total = 0;
+  for (auto& m : batch)
+    total += record::encoded_size(m) + (m.msg_id.empty() ? 24 : 0);
+  buf.reserve(total);
+  // Queue offsets are taken tentatively and committed to the indexes only after the write.
+  std::map<std::pair<topic*, int32_t>, uint64_t> next;
+  std::vector<std::pair<topic*, index_entry>> entries;
+  entries.reserve(batch.size());
+  for (auto& m : batch) {
+    topic* t = nullptr;
+    if (auto e = get_topic(m.topic, t); e != errc::ok)
+      return e;
+    if (m.queue_id < 0)
+      m.queue_id = static_cast<int32_t>(t->next_rr++ % t->queues.size());
+    if (m.msg_id.empty())
+      m.msg_id = id_prefix_ + std::to_string(++id_counter_);
+    auto key = std::make_pair(t, m.queue_id);
+    auto [it, fresh] = next.try_emplace(key, 0);
+    if (fresh)
+      it->second = t->queues[m.queue_id].index->count();
+    record::fields f;
+    f.queue_id = m.queue_id;
+    f.commit_log_offset = offset;
+    f.queue_offset = it->second++;
+    f.store_timestamp_ms = now_ms;
+    auto before = buf.size();
+    record::encode(m, f, buf);
+    auto len = static_cast<uint32_t>(buf.size() - before);
+    entries.emplace_back(t, index_entry{offset, len});
+    out.push_back(send_result{send_status::send_ok, m.msg_id, m.queue_id, f.queue_offset, offset});
+    offset += len;
+  }
+  if (auto e = log_->append(buf); e != errc::ok) {
+    out.clear();
+    return e;
+  }
+  for (size_t i = 0; i < batch.size(); ++i)
+    entries[i].first->queues[batch[i].queue_id].index->append(entries[i].second);
+  end = offset;
+  return errc::ok;
+}
+
+errc message_store::read(const std::string& topic_name, int32_t queue_id, uint64_t from,
+                         size_t max, uint64_t confirmed, std::vector<stored_message>& out,
+                         uint64_t& next) {
+  out.clear();
+  next = from;
+  auto i = topics_.find(topic_name);
+  if (i == topics_.end() || queue_id < 0
+      || static_cast<size_t>(queue_id) >= i->second.queues.size())
+    return errc::ok;
+  auto& idx = *i->second.queues[queue_id].index;
+  std::vector<index_entry> entries;
+  if (auto e = idx.read(from, max, entries); e != errc::ok)
+    return e;
+  std::string buf;
+  for (auto& ent : entries) {
+    if (ent.commit_log_offset + ent.size > confirmed)
+      break;
+    if (auto e = log_->read(ent.commit_log_offset, ent.size, buf); e != errc::ok)
+      return e;
+    record::view v;
+    if (record::decode(buf, v) != record::decode_status::ok)
+      return errc::corrupt;
+    stored_message m;
+    if (!record::to_stored_message(v, m))
+      return errc::corrupt;
+    out.push_back(std::move(m));
+    ++next;
+  }
+  return errc::ok;
+}
+
+uint64_t message_store::queue_end(const std::string& topic_name, int32_t queue_id) const {
+  auto i = topics_.find(topic_name);
+  if (i == topics_.end() || queue_id < 0
+      || static_cast<size_t>(queue_id) >= i->second.queues.size())
+    return 0;
+  return i->second.queues[queue_id].index->count();
+}
+
+int32_t message_store::queue_count(const std::string& topic_name) const {
+  auto i = topics_.find(topic_name);
+  if (i == topics_.end())
+    return opts_.default_queue_nums;
+  return static_cast<int32_t>(i->second.queues.size());
+}
+
+std::vector<topic_info> message_store::topics() const {
+  std::vector<topic_info> out;
+  for (auto& [name, t] : topics_) {
+    topic_info ti{name, {}};
+    for (auto& q : t.queues)
+      ti.queue_ends.push_back(q.index->count());
+    out.push_back(std::move(ti));
+  }
+  return out;
+}
+
+errc message_store::checkpoint() {
+  // Everything below the flushed offset is already indexed in memory: make those index bytes
+  // durable, then promise recovery that it may start there.
+  auto cp = log_->flushed_offset();
+  for (auto& [name, t] : topics_)
+    for (auto& q : t.queues)
+      if (auto e = q.index->sync(); e != errc::ok)
+        return e;
+  for (auto& d : new_dirs_)
+    if (auto e = fs_.sync_dir(d); e != errc::ok)
+      return e;
+  if (!new_dirs_.empty()) {
+    if (auto e = fs_.sync_dir(opts_.root + "/consumequeue"); e != errc::ok)
+      return e;
+    new_dirs_.clear();
+  }
+  auto bytes = encode_checkpoint(cp);
+  return write_file_atomically(fs_, opts_.root + "/checkpoint", bytes);
+}
+
+errc message_store::close() {
+  if (closed_)
+    return errc::ok;
+  closed_ = true;
+  if (auto e = log_->sync(); e != errc::ok)
+    return e;
+  if (auto e = checkpoint(); e != errc::ok)
+    return e;
+  auto marker = opts_.root + "/clean_shutdown";
+  if (auto e = write_file_atomically(fs_, marker, std::string_view("clean\n")); e != errc::ok)
+    return e;
+  return errc::ok;
+}
+
+} // namespace holdfast

@@ -1,0 +1,113 @@
+#pragma once
+
+#include "runtime/commit_log.hpp"
+#include "runtime/message.hpp"
+#include "runtime/queue_index.hpp"
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace holdfast {
+
+/// Where a broker keeps its data and how big things may be.
+struct store_options {
+  std::string root;                     ///< storePathRootDir
+  uint64_t segment_size = 1ull << 30;   ///< mappedFileSizeCommitLog
+  uint64_t max_message_size = 4u << 20; ///< maxMessageSize, body bytes
+  int32_t default_queue_nums = 4;       ///< defaultTopicQueueNums
+};
+
+/// Why a message is refused before anything is written.
+enum class message_check : uint8_t {
+  ok,
+  bad_topic,    ///< not [A-Za-z0-9_%-]{1,127}
+  bad_queue,    ///< queue id not in [0, queue count) and not -1
+  too_large,    ///< body above maxMessageSize
+  bad_msg_id,   ///< message id over 128 bytes
+  bad_property, ///< empty or over-long key, over-long value, too many bytes of properties
+};
+
+[[nodiscard]] std::string_view to_string(message_check x) noexcept;
+
+/// A topic and how many queues it has, for status displays.
+struct topic_info {
+  std::string name;
+  std::vector<uint64_t> queue_ends; ///< next queue offset of each queue
+};
+
+/// The broker's storage: the commit log, one index per topic queue, a recovery checkpoint and
+/// a clean-shutdown marker, under one root directory:
+///
+///   root/commitlog/<20-digit base offset>     segments
+///   root/consumequeue/<topic>/<queue id>       indexes
+///   root/checkpoint                            commit-log offset up to which indexes are durable
+///   root/clean_shutdown                        present only between a clean stop and next start
+///
+/// Threading: owned by the partition actor (the single writer). The commit log inside is shared
+/// with the flush service, which only calls commit_log::sync().
+class message_store {
+public:
+  [[nodiscard]] static errc open(file_system& fs, store_options opts,
+                                 std::unique_ptr<message_store>& out, recovery_report& report);
+
+  ~message_store();
+
+  [[nodiscard]] message_check check(const message& m) const;
+
+  /// Appends a batch as one write: all of it or none. Queue ids of -1 are resolved round robin,
+  /// empty message ids are generated. `out` gets one result per message (status SEND_OK: the
+  /// caller decides the final status after flush/replication). `end` is the log offset just
+  /// past the batch: the batch is durable once the commit log's flushed offset reaches it.
+  [[nodiscard]] errc append(std::vector<message>& batch, int64_t now_ms,
+                            std::vector<send_result>& out, uint64_t& end);
+
+  /// Reads up to `max` messages of a queue from queue offset `from`, none whose record ends
+  /// past `confirmed` (a commit-log offset). `next` is the queue offset to read next.
+  [[nodiscard]] errc read(const std::string& topic, int32_t queue_id, uint64_t from, size_t max,
+                          uint64_t confirmed, std::vector<stored_message>& out, uint64_t& next);
+
+  /// Queue offset just past the last message of the queue (0 for unknown queues).
+  [[nodiscard]] uint64_t queue_end(const std::string& topic, int32_t queue_id) const;
+
+  [[nodiscard]] int32_t queue_count(const std::string& topic) const;
+
+  [[nodiscard]] std::vector<topic_info> topics() const;
+
+  [[nodiscard]] const std::shared_ptr<commit_log>& log() const noexcept {
+    return log_;
+  }
+
+  /// Makes the indexes durable and records up to where: recovery then scans only past it.
+  [[nodiscard]] errc checkpoint();
+
+  /// Syncs everything and writes the clean-shutdown marker. The store is unusable afterwards.
+  [[nodiscard]] errc close();
+
+private:
+  struct queue {
+    std::unique_ptr<queue_index> index;
+  };
+  struct topic {
+    std::vector<queue> queues;
+    uint32_t next_rr = 0;
+  };
+
+  message_store(file_system& fs, store_options opts);
+  [[nodiscard]] errc get_topic(const std::string& name, topic*& out);
+  [[nodiscard]] errc load_topics();
+  [[nodiscard]] errc rebuild(const record::view& v);
+
+  file_system& fs_;
+  store_options opts_;
+  std::shared_ptr<commit_log> log_;
+  std::map<std::string, topic, std::less<>> topics_;
+  std::vector<std::string> new_dirs_; // created since the last checkpoint; need a dir sync
+  std::string id_prefix_;
+  uint64_t id_counter_ = 0;
+  bool rebuild_inconsistent_ = false;
+  bool closed_ = false;
+};
+
+} // namespace holdfast

@@ -1,0 +1,186 @@
+#include "config/broker_config.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+using namespace holdfast::config;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::vector<std::string> key_names() {
+  std::vector<std::string> names;
+  for (const auto& info : broker_schema().properties())
+    names.push_back(info.name);
+  return names;
+}
+
+// A valid value different from the default, to prove a key writes its own member.
+scalar other_value(const property_info& info) {
+  switch (info.kind) {
+    case value_kind::string:
+      return std::string{"changed"};
+    case value_kind::boolean:
+      return !std::get<bool>(info.default_value);
+    case value_kind::integer: {
+      auto current = std::get<std::int64_t>(info.default_value);
+      return current == info.max ? info.min : current + 1;
+    }
+    case value_kind::enumeration:
+      for (const auto& allowed : info.allowed)
+        if (allowed != std::get<std::string>(info.default_value))
+          return allowed;
+  }
+  return info.default_value;
+}
+
+} // namespace
+
+TEST_CASE("the broker schema declares every key once and consistently", "[config]") {
+  CHECK(broker_schema().problems() == std::vector<std::string>{});
+  CHECK(key_names()
+        == std::vector<std::string>{"brokerName",
+                                    "listenHost",
+                                    "listenPort",
+                                    "storePathRootDir",
+                                    "flushDiskType",
+                                    "brokerRole",
+                                    "syncFlushTimeout",
+                                    "flushIntervalCommitLog",
+                                    "flushCommitLogLeastPages",
+                                    "flushCommitLogThoroughInterval",
+                                    "flushIntervalConsumeQueue",
+                                    "mappedFileSizeCommitLog",
+                                    "maxMessageSize",
+                                    "defaultTopicQueueNums"});
+}
+
+TEST_CASE("a default-constructed broker config holds the table's defaults", "[config]") {
+  const auto& s = broker_schema();
+  const broker_config config;
+  for (std::size_t i = 0; i < s.properties().size(); ++i) {
+    const auto& info = s.properties()[i];
+    INFO("key " << info.name);
+    CHECK(s.get(config, i) == info.default_value);
+  }
+}
+
+TEST_CASE("the defaults are RocketMQ's documented values", "[config]") {
+  const broker_config config;
+  CHECK(config.broker_name == "broker-a");
+  CHECK(config.listen_host == "127.0.0.1");
+  CHECK(config.listen_port == 10911);
+  CHECK(config.store_path_root_dir == "./data");
+  CHECK(config.flush_disk_type == flush_disk_type::async_flush);
+  CHECK(config.broker_role == broker_role::async_master);
+  CHECK(config.sync_flush_timeout == 5000ms);
+  CHECK(config.flush_interval_commit_log == 500ms);
+  CHECK(config.flush_commit_log_least_pages == 4);
+  CHECK(config.flush_commit_log_thorough_interval == 10000ms);
+  CHECK(config.flush_interval_consume_queue == 1000ms);
+  CHECK(config.mapped_file_size_commit_log == 1024ull * 1024 * 1024);
+  CHECK(config.max_message_size == 4ull * 1024 * 1024);
+  CHECK(config.default_topic_queue_nums == 4);
+}
+
+TEST_CASE("every key writes and reads back its own member only", "[config]") {
+  const auto& s = broker_schema();
+  const auto index = GENERATE(range(std::size_t{0}, broker_schema().properties().size()));
+  const auto& info = s.properties()[index];
+  INFO("key " << info.name);
+  const auto value = other_value(info);
+  REQUIRE(value != info.default_value);
+  REQUIRE_FALSE(check_value(info, value));
+  broker_config config;
+  s.set(config, index, value);
+  CHECK(s.get(config, index) == value);
+  for (std::size_t other = 0; other < s.properties().size(); ++other)
+    if (other != index)
+      CHECK(s.get(config, other) == s.properties()[other].default_value);
+}
+
+TEST_CASE("flush disk types print and parse with their RocketMQ spellings", "[config]") {
+  auto [value, spelling] = GENERATE(table<flush_disk_type, std::string>({
+    {flush_disk_type::async_flush, "ASYNC_FLUSH"},
+    {flush_disk_type::sync_flush, "SYNC_FLUSH"},
+  }));
+  CHECK(to_string(value) == spelling);
+  CHECK(parse_flush_disk_type(spelling) == value);
+}
+
+TEST_CASE("broker roles print and parse with their RocketMQ spellings", "[config]") {
+  auto [value, spelling] = GENERATE(table<broker_role, std::string>({
+    {broker_role::async_master, "ASYNC_MASTER"},
+    {broker_role::sync_master, "SYNC_MASTER"},
+    {broker_role::slave, "SLAVE"},
+  }));
+  CHECK(to_string(value) == spelling);
+  CHECK(parse_broker_role(spelling) == value);
+}
+
+TEST_CASE("enum spellings are case-sensitive as in broker.conf", "[config]") {
+  auto text = GENERATE(as<std::string>{}, "sync_flush", "Sync_Flush", "SYNC", "");
+  CHECK_FALSE(parse_flush_disk_type(text));
+  CHECK_FALSE(parse_broker_role(text));
+}
+
+TEST_CASE("a key close to a declared one gets that key as a suggestion", "[config]") {
+  auto [typed, meant] = GENERATE(table<std::string, std::string>({
+    {"flushDiskTyp", "flushDiskType"},
+    {"flushdisktype", "flushDiskType"},
+    {"FLUSHDISKTYPE", "flushDiskType"},
+    {"flush_disk_type", "flushDiskType"},
+    {"brokerRol", "brokerRole"},
+    {"listenport", "listenPort"},
+    {"syncFlushTimout", "syncFlushTimeout"},
+    {"maxMesageSize", "maxMessageSize"},
+  }));
+  CHECK(closest_key(broker_schema().properties(), typed) == meant);
+}
+
+TEST_CASE("a key far from every declared one gets no suggestion", "[config]") {
+  auto typed = GENERATE(as<std::string>{}, "colour", "port", "namesrvAddr", "x");
+  CHECK_FALSE(closest_key(broker_schema().properties(), typed));
+}
+
+TEST_CASE("values outside a key's range or spellings are rejected with the reason", "[config]") {
+  const auto props = broker_schema().properties();
+  const auto& timeout = props[*find_key(props, "syncFlushTimeout")];
+  CHECK(check_value(timeout, std::int64_t{-5})
+        == "value -5 is out of range [1, 600000] ms");
+  CHECK_FALSE(check_value(timeout, std::int64_t{1}));
+  CHECK_FALSE(check_value(timeout, std::int64_t{600000}));
+  const auto& flush = props[*find_key(props, "flushDiskType")];
+  CHECK(check_value(flush, std::string{"FAST"})
+        == "value \"FAST\" is not one of ASYNC_FLUSH, SYNC_FLUSH");
+  CHECK(check_value(flush, std::string{"sync_flush"})
+        == "value \"sync_flush\" is not one of ASYNC_FLUSH, SYNC_FLUSH; did you mean "
+           "\"SYNC_FLUSH\"?");
+  const auto& store = props[*find_key(props, "storePathRootDir")];
+  CHECK(check_value(store, std::string{}) == "must not be empty");
+}
+
+TEST_CASE("declaration mistakes in a schema are found", "[config]") {
+  struct toy {
+    std::uint8_t small{};
+    std::string name{};
+  };
+  schema<toy> s;
+  s.add(integer_property("small", &toy::small, 300, 0, 1000, "", "Does not fit a byte."));
+  s.add(string_property("name", &toy::name, "", "Two\nlines.").require(non_empty()));
+  s.add(string_property("Name", &toy::name, "x", "Differs only in case."));
+  auto problems = s.problems();
+  auto mentions = [&](std::string_view text) {
+    for (const auto& p : problems)
+      if (p.find(text) != std::string::npos)
+        return true;
+    return false;
+  };
+  CHECK(mentions("does not fit the member type [0, 255]"));
+  CHECK(mentions("key 'name': doc must be exactly one line"));
+  CHECK(mentions("key 'name': default \"\" is invalid: must not be empty"));
+  CHECK(mentions("key 'Name': declared twice"));
+}
