@@ -56,6 +56,9 @@ struct flush_options {
 };
 
 struct flush_state {
+  // Not an aggregate: C++20 parenthesized aggregate init would make CAF try to build the
+  // state from the actor pointer.
+  flush_state() = default;
   std::shared_ptr<commit_log> log;
   flush_options opts;
   std::chrono::steady_clock::time_point last_sync;

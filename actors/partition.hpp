@@ -93,6 +93,9 @@ struct partition_options {
 };
 
 struct partition_state {
+  // Not an aggregate: C++20 parenthesized aggregate init would make CAF try to build the
+  // state from the actor pointer.
+  partition_state() = default;
   std::unique_ptr<message_store> store;
   flush_service_actor flusher;
   partition_options opts;

@@ -37,6 +37,9 @@ using producer_actor = caf::typed_actor<caf::replies_to<message>::with<send_resu
                                         caf::reacts_to<drain_atom>>;
 
 struct producer_state {
+  // Not an aggregate: C++20 parenthesized aggregate init would make CAF try to build the
+  // state from the actor pointer.
+  producer_state() = default;
   struct pending {
     message msg;
     caf::typed_response_promise<send_result> rp;

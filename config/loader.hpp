@@ -45,7 +45,7 @@ struct basic_load_result {
 
   [[nodiscard]] bool ok() const noexcept { return errors.empty(); }
 
-  [[nodiscard]] std::string error_text() const { return config::to_string(errors); }
+  [[nodiscard]] std::string error_text() const { return holdfast::config::to_string(errors); }
 };
 
 namespace detail {

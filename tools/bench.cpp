@@ -1,0 +1,268 @@
+#include "tools/bench.hpp"
+
+#include "actors/broker.hpp"
+#include "actors/type_registry.hpp"
+#include "config/loader.hpp"
+#include "runtime/log.hpp"
+
+#include <caf/all.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <future>
+#include <string>
+#include <vector>
+
+namespace holdfast::tools {
+
+namespace {
+
+constexpr const char* usage = R"(usage: holdfast bench --embedded [--flush ASYNC_FLUSH|SYNC_FLUSH] [--inflight K]
+                      [--size BYTES] [--seconds S] [--dir DIR] [--json]
+
+Runs the broker embedded in this process on a real directory and keeps K sends in flight,
+one message per append request, for S seconds per configuration. Without a flag the sweep is
+both flush modes x {1, 64} in flight x 1024 bytes x 3 s; a flag narrows the sweep to its value.
+--dir picks where the store goes (default: a fresh directory under the current one, removed
+afterwards). --json adds one JSON object per configuration.
+)";
+
+using clock_type = std::chrono::steady_clock;
+
+struct bench_result {
+  std::string mode;
+  int inflight = 0;
+  size_t size = 0;
+  double msgs_per_s = 0;
+  double p50_ms = 0;
+  double p99_ms = 0;
+  uint64_t fsyncs = 0;
+  uint64_t errors = 0;
+  uint64_t statuses_not_ok = 0;
+};
+
+// Filled by the driver actor, read by run_one after `done` is set.
+struct bench_sink {
+  std::vector<double> latencies_ms;
+  uint64_t errors = 0;
+  uint64_t not_ok = 0;
+  std::promise<void> done;
+};
+
+struct driver_state {
+  // Not an aggregate: C++20 parenthesized aggregate init would make CAF try to build the
+  // state from the actor pointer.
+  driver_state() = default;
+  partition_actor part;
+  message msg;
+  clock_type::time_point deadline;
+  int outstanding = 0;
+  bench_sink* sink = nullptr;
+  static inline const char* name = "holdfast.bench_driver";
+};
+
+using driver_ptr = caf::stateful_actor<driver_state>*;
+
+void issue(driver_ptr self) {
+  auto t0 = clock_type::now();
+  append_req req;
+  req.msgs.push_back(self->state.msg);
+  ++self->state.outstanding;
+  auto next = [self, t0] {
+    auto& st = self->state;
+    auto now = clock_type::now();
+    st.sink->latencies_ms.push_back(std::chrono::duration<double, std::milli>(now - t0).count());
+    --st.outstanding;
+    if (now < st.deadline)
+      issue(self);
+    else if (st.outstanding == 0) {
+      self->quit();
+      st.sink->done.set_value();
+    }
+  };
+  self->request(self->state.part, caf::infinite, std::move(req))
+    .then(
+      [self, next](append_reply& r) {
+        if (r.results.empty() || r.results[0].status != send_status::send_ok)
+          ++self->state.sink->not_ok;
+        next();
+      },
+      [self, next](caf::error&) {
+        ++self->state.sink->errors;
+        next();
+      });
+}
+
+caf::behavior driver(driver_ptr self, partition_actor part, size_t size, int inflight,
+                     clock_type::duration run_for, bench_sink* sink) {
+  auto& st = self->state;
+  st.part = std::move(part);
+  st.msg.topic = "bench";
+  st.msg.body.assign(size, 'x');
+  st.sink = sink;
+  st.deadline = clock_type::now() + run_for;
+  for (int i = 0; i < inflight; ++i)
+    issue(self);
+  return {[](caf::unit_t) {}};
+}
+
+double percentile(std::vector<double>& v, double p) {
+  if (v.empty())
+    return 0;
+  auto k = static_cast<size_t>(p * static_cast<double>(v.size() - 1));
+  std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
+  return v[k];
+}
+
+bench_result run_one(caf::actor_system& sys, const std::string& dir, const std::string& mode,
+                     int inflight, size_t size, double seconds) {
+  std::filesystem::remove_all(dir);
+  auto loaded = config::load_broker_config(
+    std::nullopt, {"storePathRootDir=\"" + dir + "\"", "flushDiskType=\"" + mode + "\""});
+  bench_result res{mode, inflight, size};
+  if (!loaded.ok()) {
+    std::fprintf(stderr, "bench: %s\n", loaded.error_text().c_str());
+    return res;
+  }
+  auto b = start_broker(sys, loaded.config, posix_fs());
+  if (!b) {
+    std::fprintf(stderr, "bench: %s\n", sys.render(b.error()).c_str());
+    return res;
+  }
+  caf::scoped_actor self{sys};
+  partition_status before;
+  self->request(b->partition, caf::infinite, status_atom::value)
+    .receive([&](partition_status& s) { before = s; }, [](caf::error&) {});
+  bench_sink sink;
+  auto fut = sink.done.get_future();
+  auto t0 = clock_type::now();
+  auto run_for = std::chrono::duration_cast<clock_type::duration>(
+    std::chrono::duration<double>(seconds));
+  sys.spawn(driver, b->partition, size, inflight, run_for, &sink);
+  fut.wait();
+  auto elapsed = std::chrono::duration<double>(clock_type::now() - t0).count();
+  partition_status after;
+  self->request(b->partition, caf::infinite, status_atom::value)
+    .receive([&](partition_status& s) { after = s; }, [](caf::error&) {});
+  res.msgs_per_s = static_cast<double>(sink.latencies_ms.size()) / elapsed;
+  res.p50_ms = percentile(sink.latencies_ms, 0.50);
+  res.p99_ms = percentile(sink.latencies_ms, 0.99);
+  res.fsyncs = after.fsyncs - before.fsyncs;
+  res.errors = sink.errors;
+  res.statuses_not_ok = sink.not_ok;
+  stop_broker(sys, *b);
+  return res;
+}
+
+} // namespace
+
+int run_bench(const std::vector<std::string>& args) {
+  std::vector<std::string> modes{"ASYNC_FLUSH", "SYNC_FLUSH"};
+  std::vector<int> inflights{1, 64};
+  std::vector<size_t> sizes{1024};
+  double seconds = 3;
+  bool json = false;
+  bool embedded = false;
+  std::string dir;
+  for (size_t i = 0; i < args.size(); ++i) {
+    auto& a = args[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= args.size()) {
+        std::fprintf(stderr, "holdfast bench: %s needs a value\n%s", a.c_str(), usage);
+        std::exit(2);
+      }
+      return args[++i];
+    };
+    try {
+      if (a == "--embedded")
+        embedded = true;
+      else if (a == "--flush") {
+        auto m = value();
+        if (m != "ASYNC_FLUSH" && m != "SYNC_FLUSH") {
+          std::fprintf(stderr, "holdfast bench: --flush takes ASYNC_FLUSH or SYNC_FLUSH\n");
+          return 2;
+        }
+        modes = {m};
+      } else if (a == "--inflight")
+        inflights = {std::stoi(value())};
+      else if (a == "--size")
+        sizes = {static_cast<size_t>(std::stoul(value()))};
+      else if (a == "--seconds")
+        seconds = std::stod(value());
+      else if (a == "--dir")
+        dir = value();
+      else if (a == "--json")
+        json = true;
+      else if (a == "--help" || a == "-h") {
+        std::fputs(usage, stdout);
+        return 0;
+      } else {
+        std::fprintf(stderr, "holdfast bench: unknown argument '%s'\n%s", a.c_str(), usage);
+        return 2;
+      }
+    } catch (const std::exception&) {
+      std::fprintf(stderr, "holdfast bench: bad number for %s\n", a.c_str());
+      return 2;
+    }
+  }
+  if (!embedded) {
+    std::fprintf(stderr, "holdfast bench: only --embedded exists so far\n%s", usage);
+    return 2;
+  }
+  for (auto k : inflights)
+    if (k < 1 || k > 100000) {
+      std::fprintf(stderr, "holdfast bench: --inflight must be 1..100000\n");
+      return 2;
+    }
+  for (auto s : sizes)
+    if (s > (4u << 20)) {
+      std::fprintf(stderr, "holdfast bench: --size must be at most 4194304 (maxMessageSize)\n");
+      return 2;
+    }
+  if (!(seconds > 0 && seconds <= 3600)) {
+    std::fprintf(stderr, "holdfast bench: --seconds must be in (0, 3600]\n");
+    return 2;
+  }
+  bool own_dir = dir.empty();
+  if (own_dir) {
+    char tmpl[] = "holdfast-bench.XXXXXX";
+    if (::mkdtemp(tmpl) == nullptr) {
+      std::perror("holdfast bench: mkdtemp");
+      return 1;
+    }
+    dir = std::filesystem::absolute(tmpl).string();
+  }
+  set_log_level(log_level::warning);
+  caf::actor_system_config cfg;
+  register_types(cfg);
+  caf::actor_system sys{cfg};
+  std::vector<bench_result> results;
+  std::printf("%-12s %8s %8s %12s %9s %9s %8s %7s\n", "mode", "inflight", "size", "msgs/s",
+              "p50_ms", "p99_ms", "fsyncs", "errors");
+  for (auto& m : modes)
+    for (auto k : inflights)
+      for (auto s : sizes) {
+        auto r = run_one(sys, dir + "/store", m, k, s, seconds);
+        std::printf("%-12s %8d %8zu %12.0f %9.3f %9.3f %8llu %7llu\n", r.mode.c_str(),
+                    r.inflight, r.size, r.msgs_per_s, r.p50_ms, r.p99_ms,
+                    static_cast<unsigned long long>(r.fsyncs),
+                    static_cast<unsigned long long>(r.errors + r.statuses_not_ok));
+        std::fflush(stdout);
+        results.push_back(r);
+      }
+  if (json)
+    for (auto& r : results)
+      std::printf("{\"mode\":\"%s\",\"inflight\":%d,\"size\":%zu,\"msgs_per_s\":%.0f,"
+                  "\"p50_ms\":%.4f,\"p99_ms\":%.4f,\"fsyncs\":%llu,\"errors\":%llu}\n",
+                  r.mode.c_str(), r.inflight, r.size, r.msgs_per_s, r.p50_ms, r.p99_ms,
+                  static_cast<unsigned long long>(r.fsyncs),
+                  static_cast<unsigned long long>(r.errors + r.statuses_not_ok));
+  if (own_dir)
+    std::filesystem::remove_all(dir);
+  return 0;
+}
+
+} // namespace holdfast::tools
