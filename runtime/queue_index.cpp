@@ -104,19 +104,27 @@ errc queue_index::truncate(uint64_t n) {
 }
 
 errc queue_index::truncate_from_log_offset(uint64_t offset) {
-  // Entries are in commit-log order: binary search for the first one at or past `offset`.
-  uint64_t lo = 0, hi = count();
-  std::vector<index_entry> one;
-  while (lo < hi) {
-    auto mid = lo + (hi - lo) / 2;
-    if (auto e = read(mid, 1, one); e != errc::ok)
+  // Entries before the checkpoint are synced and in commit-log order, but the tail past it may
+  // be anything a power cut left: entries of records that no longer exist, or zero-filled
+  // space (size 0). Walk back from the end, a block at a time, to the last entry that is both
+  // real and below `offset`.
+  constexpr size_t block = 256;
+  auto n = count();
+  std::vector<index_entry> buf;
+  while (n > 0) {
+    auto from = n > block ? n - block : 0;
+    if (auto e = read(from, n - from, buf); e != errc::ok)
       return e;
-    if (one.empty() || one[0].commit_log_offset >= offset)
-      hi = mid;
-    else
-      lo = mid + 1;
+    size_t keep = buf.size();
+    while (keep > 0 && (buf[keep - 1].size == 0 || buf[keep - 1].commit_log_offset >= offset))
+      --keep;
+    if (keep > 0) {
+      n = from + keep;
+      break;
+    }
+    n = from;
   }
-  return truncate(lo);
+  return truncate(n);
 }
 
 } // namespace holdfast

@@ -1,0 +1,116 @@
+#include "actors/partition.hpp"
+
+#include "actor_test_support.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+
+using namespace holdfast;
+using namespace std::chrono_literals;
+
+namespace {
+
+caf::expected<append_reply> append_one(caf::actor_system& sys, partition_actor part, message m) {
+  caf::scoped_actor self{sys};
+  append_req req;
+  req.msgs.push_back(std::move(m));
+  caf::expected<append_reply> out{caf::error{}};
+  self->request(part, caf::duration{5s}, std::move(req))
+    .receive([&](append_reply& r) { out = std::move(r); },
+             [&](caf::error& e) { out = std::move(e); });
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("the partition refuses invalid topic names with invalid_message", "[partition]") {
+  test::scratch_dir dir;
+  test::test_system_config cfg;
+  caf::actor_system sys{cfg};
+  auto b = start_broker(sys, test::broker_config_for(dir.path()), posix_fs());
+  REQUIRE(b);
+  auto topic = GENERATE(std::string(""), std::string("../x"), std::string("a/b"),
+                        std::string(300, 'a'), std::string("sp ace"), std::string("dot.ted"));
+  auto r = append_one(sys, b->partition, test::text_message(topic, "id", "x"));
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == make_error(broker_errc::invalid_message));
+  CHECK(describe(r.error()).find("topic") != std::string::npos);
+  stop_broker(sys, *b);
+}
+
+TEST_CASE("the partition refuses a body over maxMessageSize and bad queue ids", "[partition]") {
+  test::scratch_dir dir;
+  test::test_system_config cfg;
+  caf::actor_system sys{cfg};
+  auto b = start_broker(sys, test::broker_config_for(dir.path(), {"maxMessageSize=1024"}),
+                        posix_fs());
+  REQUIRE(b);
+  auto big = append_one(sys, b->partition, test::text_message("t", "id", std::string(1025, 'x')));
+  REQUIRE_FALSE(big);
+  CHECK(describe(big.error()).find("maxMessageSize") != std::string::npos);
+  auto fits = append_one(sys, b->partition, test::text_message("t", "id", std::string(1024, 'x')));
+  CHECK(fits);
+  auto m = test::text_message("t", "id", "x");
+  m.queue_id = GENERATE(4, 100, -2);
+  auto bad = append_one(sys, b->partition, m);
+  REQUIRE_FALSE(bad);
+  CHECK(describe(bad.error()).find("queue") != std::string::npos);
+  stop_broker(sys, *b);
+}
+
+TEST_CASE("a batch is stored all or nothing", "[partition]") {
+  test::scratch_dir dir;
+  test::test_system_config cfg;
+  caf::actor_system sys{cfg};
+  auto b = start_broker(sys, test::broker_config_for(dir.path()), posix_fs());
+  REQUIRE(b);
+  caf::scoped_actor self{sys};
+  append_req req;
+  req.msgs.push_back(test::text_message("t", "good-1", "x"));
+  req.msgs.push_back(test::text_message("bad/topic", "bad", "x"));
+  bool refused = false;
+  self->request(b->partition, caf::duration{5s}, req)
+    .receive([](append_reply&) {}, [&](caf::error&) { refused = true; });
+  CHECK(refused);
+  partition_status st;
+  self->request(b->partition, caf::duration{5s}, status_atom::value)
+    .receive([&](partition_status& s) { st = s; }, [](caf::error&) {});
+  CHECK(st.written == 0);
+  stop_broker(sys, *b);
+}
+
+TEST_CASE("messages survive a clean restart with their offsets", "[partition][recovery]") {
+  test::scratch_dir dir;
+  test::test_system_config cfg;
+  caf::actor_system sys{cfg};
+  auto conf = test::broker_config_for(dir.path());
+  std::vector<send_result> sent;
+  {
+    auto b = start_broker(sys, conf, posix_fs());
+    REQUIRE(b);
+    for (int i = 0; i < 20; ++i) {
+      auto r = append_one(sys, b->partition,
+                          test::text_message("t", "id-" + std::to_string(i), "body " + std::to_string(i)));
+      REQUIRE(r);
+      sent.push_back(r->results.at(0));
+    }
+    REQUIRE(stop_broker(sys, *b));
+  }
+  auto b = start_broker(sys, conf, posix_fs());
+  REQUIRE(b);
+  CHECK(b->recovery.clean);
+  caf::scoped_actor self{sys};
+  for (auto& s : sent) {
+    pull_req req{"t", s.queue_id, s.queue_offset, 1};
+    self->request(b->partition, caf::duration{5s}, req)
+      .receive(
+        [&](pull_reply& r) {
+          REQUIRE(r.msgs.size() == 1);
+          CHECK(r.msgs[0].msg_id == s.msg_id);
+          CHECK(r.msgs[0].commit_log_offset == s.commit_log_offset);
+        },
+        [](caf::error& e) { FAIL(caf::to_string(e)); });
+  }
+  stop_broker(sys, *b);
+}

@@ -1,0 +1,456 @@
+#include "runtime/store.hpp"
+
+#include "runtime/fault_fs.hpp"
+
+#include "temp_dir.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+using namespace holdfast;
+using holdfast::test::temp_dir;
+
+namespace Catch {
+template <>
+struct StringMaker<holdfast::message_check> {
+  static std::string convert(holdfast::message_check x) {
+    return std::string(holdfast::to_string(x));
+  }
+};
+} // namespace Catch
+
+namespace {
+
+constexpr int64_t now_ms = 1700000000000;
+
+message make(std::string topic, int32_t queue_id, std::string body, std::string id = {}) {
+  message m;
+  m.topic = std::move(topic);
+  m.queue_id = queue_id;
+  m.msg_id = std::move(id);
+  m.properties = {{"KEYS", "k-" + m.msg_id}};
+  m.body.assign(body.begin(), body.end());
+  return m;
+}
+
+std::string body_text(const std::vector<char>& b) {
+  return {b.begin(), b.end()};
+}
+
+store_options options_for(const temp_dir& tmp) {
+  store_options o;
+  o.root = tmp / "store";
+  o.segment_size = 64 * 1024; // several segments in the larger tests
+  o.max_message_size = 1024;
+  o.default_queue_nums = 4;
+  return o;
+}
+
+std::unique_ptr<message_store> open_store(const store_options& o, recovery_report& report,
+                                          file_system& fs = posix_fs()) {
+  std::unique_ptr<message_store> st;
+  REQUIRE(message_store::open(fs, o, st, report) == errc::ok);
+  REQUIRE(st != nullptr);
+  return st;
+}
+
+/// What a test appended, to compare recovery against.
+struct sent {
+  std::string topic;
+  int32_t queue_id;
+  uint64_t queue_offset;
+  uint64_t commit_log_offset;
+  uint64_t end; // commit-log offset just past the record
+  std::string body;
+};
+
+/// Appends `n` messages round robin over the queues of `topics`, as batches of up to 7.
+void send_many(message_store& st, const std::vector<std::string>& topics, size_t n,
+               std::vector<sent>& log) {
+  size_t done = 0;
+  while (done < n) {
+    std::vector<message> batch;
+    for (size_t k = 0; k < 7 && done + k < n; ++k) {
+      auto i = log.size() + k;
+      batch.push_back(make(topics[i % topics.size()], -1,
+                           "body " + std::to_string(i) + " " + std::string(i % 97, 'x')));
+    }
+    std::vector<send_result> res;
+    uint64_t end = 0;
+    REQUIRE(st.append(batch, now_ms, res, end) == errc::ok);
+    REQUIRE(res.size() == batch.size());
+    for (size_t k = 0; k < batch.size(); ++k) {
+      auto rec_end = k + 1 < res.size() ? res[k + 1].commit_log_offset : end;
+      log.push_back({batch[k].topic, res[k].queue_id, res[k].queue_offset,
+                     res[k].commit_log_offset, rec_end, body_text(batch[k].body)});
+    }
+    done += batch.size();
+  }
+}
+
+/// Reads a whole queue, in pages, up to what the log holds.
+std::vector<stored_message> read_queue(message_store& st, const std::string& topic, int32_t q) {
+  std::vector<stored_message> all, page;
+  uint64_t from = 0, next = 0;
+  for (;;) {
+    REQUIRE(st.read(topic, q, from, 50, st.log()->write_offset(), page, next) == errc::ok);
+    if (page.empty())
+      break;
+    REQUIRE(next == from + page.size());
+    all.insert(all.end(), page.begin(), page.end());
+    from = next;
+  }
+  return all;
+}
+
+/// Every queue's messages as `expected` says, in order, with intact bodies.
+void check_queues(message_store& st, const std::vector<sent>& expected) {
+  std::map<std::pair<std::string, int32_t>, std::vector<const sent*>> by_queue;
+  for (auto& s : expected)
+    by_queue[{s.topic, s.queue_id}].push_back(&s);
+  for (auto& [key, msgs] : by_queue) {
+    CAPTURE(key.first, key.second);
+    auto got = read_queue(st, key.first, key.second);
+    CHECK(st.queue_end(key.first, key.second) == msgs.size());
+    REQUIRE(got.size() == msgs.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      CAPTURE(i);
+      CHECK(got[i].queue_offset == i);
+      CHECK(got[i].queue_offset == msgs[i]->queue_offset);
+      CHECK(got[i].commit_log_offset == msgs[i]->commit_log_offset);
+      CHECK(got[i].topic == key.first);
+      CHECK(got[i].queue_id == key.second);
+      CHECK(body_text(got[i].body) == msgs[i]->body);
+    }
+  }
+}
+
+} // namespace
+
+TEST_CASE("a batch gets dense queue offsets per queue and round robin queue ids", "[store]") {
+  temp_dir tmp;
+  recovery_report report;
+  auto st = open_store(options_for(tmp), report);
+  std::vector<message> batch;
+  for (int i = 0; i < 10; ++i)
+    batch.push_back(make("A", -1, "a" + std::to_string(i)));
+  batch.insert(batch.begin() + 3, make("B", 2, "b0", "my-id"));
+  batch.push_back(make("B", 2, "b1"));
+  std::vector<send_result> res;
+  uint64_t end = 0;
+  REQUIRE(st->append(batch, now_ms, res, end) == errc::ok);
+  REQUIRE(res.size() == 12);
+
+  std::vector<int32_t> a_queues;
+  std::vector<uint64_t> a_offsets;
+  for (size_t i = 0; i < res.size(); ++i) {
+    if (batch[i].topic == "A") {
+      a_queues.push_back(res[i].queue_id);
+      a_offsets.push_back(res[i].queue_offset);
+    }
+  }
+  CHECK(a_queues == std::vector<int32_t>{0, 1, 2, 3, 0, 1, 2, 3, 0, 1});
+  CHECK(a_offsets == std::vector<uint64_t>{0, 0, 0, 0, 1, 1, 1, 1, 2, 2});
+  CHECK(res[3].queue_id == 2);
+  CHECK(res[3].queue_offset == 0);
+  CHECK(res[11].queue_offset == 1);
+  // A given id is kept; missing ones are generated, all distinct.
+  CHECK(res[3].msg_id == "my-id");
+  std::set<std::string> ids;
+  for (auto& r : res) {
+    CHECK_FALSE(r.msg_id.empty());
+    ids.insert(r.msg_id);
+  }
+  CHECK(ids.size() == res.size());
+  // The batch is one contiguous run of records in the log.
+  CHECK(res[0].commit_log_offset == 0);
+  for (size_t i = 1; i < res.size(); ++i)
+    CHECK(res[i].commit_log_offset
+          == res[i - 1].commit_log_offset + record::encoded_size(batch[i - 1]));
+  CHECK(end == res.back().commit_log_offset + record::encoded_size(batch.back()));
+  CHECK(end == st->log()->write_offset());
+  CHECK(st->queue_end("A", 0) == 3);
+  CHECK(st->queue_end("A", 3) == 2);
+  CHECK(st->queue_end("B", 2) == 2);
+  CHECK(st->queue_end("B", 0) == 0);
+  CHECK(st->queue_end("C", 0) == 0);
+
+  // Round robin and queue offsets carry on in the next batch.
+  std::vector<message> more{make("A", -1, "x"), make("A", -1, "y"), make("A", 0, "z")};
+  REQUIRE(st->append(more, now_ms, res, end) == errc::ok);
+  CHECK(res[0].queue_id == 2);
+  CHECK(res[0].queue_offset == 3);
+  CHECK(res[1].queue_id == 3);
+  CHECK(res[1].queue_offset == 2);
+  CHECK(res[2].queue_id == 0);
+  CHECK(res[2].queue_offset == 3);
+  auto topics = st->topics();
+  REQUIRE(topics.size() == 2);
+  CHECK(topics[0].name == "A");
+  CHECK(topics[0].queue_ends == std::vector<uint64_t>{4, 3, 4, 3});
+  CHECK(topics[1].name == "B");
+  CHECK(topics[1].queue_ends == std::vector<uint64_t>{0, 0, 2, 0});
+}
+
+TEST_CASE("a read returns only messages whose record ends at or below the confirmed offset",
+          "[store]") {
+  temp_dir tmp;
+  recovery_report report;
+  auto st = open_store(options_for(tmp), report);
+  std::vector<message> batch;
+  for (int i = 0; i < 5; ++i)
+    batch.push_back(make("T", 1, "payload-" + std::to_string(i), "id" + std::to_string(i)));
+  std::vector<send_result> res;
+  uint64_t end = 0;
+  REQUIRE(st->append(batch, now_ms, res, end) == errc::ok);
+
+  auto confirmed_records = GENERATE(0, 1, 3, 5);
+  CAPTURE(confirmed_records);
+  // Just short of the end of a record does not confirm it.
+  auto confirmed = confirmed_records == 0 ? 0 : res[confirmed_records - 1].commit_log_offset
+                                                  + record::encoded_size(batch[confirmed_records - 1]);
+  std::vector<stored_message> out;
+  uint64_t next = 99;
+  if (confirmed > 0) {
+    REQUIRE(st->read("T", 1, 0, 10, confirmed - 1, out, next) == errc::ok);
+    CHECK(out.size() == static_cast<size_t>(confirmed_records - 1));
+  }
+  REQUIRE(st->read("T", 1, 0, 10, confirmed, out, next) == errc::ok);
+  REQUIRE(out.size() == static_cast<size_t>(confirmed_records));
+  CHECK(next == static_cast<uint64_t>(confirmed_records));
+  for (size_t i = 0; i < out.size(); ++i) {
+    CHECK(body_text(out[i].body) == "payload-" + std::to_string(i));
+    CHECK(out[i].msg_id == "id" + std::to_string(i));
+    CHECK(out[i].properties == batch[i].properties);
+    CHECK(out[i].store_timestamp_ms == now_ms);
+    CHECK(out[i].queue_id == 1);
+    CHECK(out[i].queue_offset == i);
+  }
+}
+
+TEST_CASE("a read starts at the given queue offset and returns at most max messages",
+          "[store]") {
+  temp_dir tmp;
+  recovery_report report;
+  auto st = open_store(options_for(tmp), report);
+  std::vector<message> batch;
+  for (int i = 0; i < 5; ++i)
+    batch.push_back(make("T", 0, "m" + std::to_string(i)));
+  std::vector<send_result> res;
+  uint64_t end = 0;
+  REQUIRE(st->append(batch, now_ms, res, end) == errc::ok);
+  std::vector<stored_message> out;
+  uint64_t next = 0;
+  REQUIRE(st->read("T", 0, 3, 10, end, out, next) == errc::ok);
+  REQUIRE(out.size() == 2);
+  CHECK(body_text(out[0].body) == "m3");
+  CHECK(next == 5);
+  REQUIRE(st->read("T", 0, 1, 2, end, out, next) == errc::ok);
+  REQUIRE(out.size() == 2);
+  CHECK(body_text(out[1].body) == "m2");
+  CHECK(next == 3);
+  REQUIRE(st->read("T", 0, 5, 10, end, out, next) == errc::ok);
+  CHECK(out.empty());
+  CHECK(next == 5);
+  REQUIRE(st->read("nope", 0, 0, 10, end, out, next) == errc::ok);
+  CHECK(out.empty());
+  REQUIRE(st->read("T", 7, 0, 10, end, out, next) == errc::ok);
+  CHECK(out.empty());
+}
+
+TEST_CASE("check rejects bad topic names", "[store]") {
+  temp_dir tmp;
+  recovery_report report;
+  auto st = open_store(options_for(tmp), report);
+  auto topic = GENERATE(std::string(""), std::string("../x"), std::string("a/b"),
+                        std::string(300, 'a'), std::string(128, 'a'), std::string("a.b"),
+                        std::string("with space"));
+  CAPTURE(topic);
+  auto m = make(topic, -1, "x");
+  CHECK(st->check(m) == message_check::bad_topic);
+  // And nothing is written for a batch that holds such a message.
+  std::vector<message> batch{make("good", -1, "ok"), m};
+  std::vector<send_result> res;
+  uint64_t end = 0;
+  CHECK(st->append(batch, now_ms, res, end) == errc::invalid_argument);
+  CHECK(res.empty());
+  CHECK(st->log()->write_offset() == 0);
+  CHECK(st->queue_end("good", 0) == 0);
+  CHECK_FALSE(std::filesystem::exists(tmp / "store/consumequeue/x"));
+}
+
+TEST_CASE("check accepts the topic names RocketMQ allows", "[store]") {
+  temp_dir tmp;
+  recovery_report report;
+  auto st = open_store(options_for(tmp), report);
+  auto topic = GENERATE(std::string("a"), std::string("%RETRY%group-1"), std::string("DLQ_x"),
+                        std::string(127, 'z'));
+  CAPTURE(topic);
+  CHECK(st->check(make(topic, -1, "x")) == message_check::ok);
+}
+
+TEST_CASE("check rejects a body above the maximum message size", "[store]") {
+  temp_dir tmp;
+  recovery_report report;
+  auto opts = options_for(tmp);
+  auto st = open_store(opts, report);
+  CHECK(st->check(make("T", 0, std::string(opts.max_message_size, 'b')))
+        == message_check::ok);
+  auto m = make("T", 0, std::string(opts.max_message_size + 1, 'b'));
+  CHECK(st->check(m) == message_check::too_large);
+  std::vector<message> batch{m};
+  std::vector<send_result> res;
+  uint64_t end = 0;
+  CHECK(st->append(batch, now_ms, res, end) == errc::invalid_argument);
+  CHECK(st->log()->write_offset() == 0);
+}
+
+TEST_CASE("check rejects a queue id outside the topic's queues", "[store]") {
+  temp_dir tmp;
+  recovery_report report;
+  auto st = open_store(options_for(tmp), report);
+  struct variant {
+    int32_t queue_id;
+    message_check expect;
+  };
+  auto var = GENERATE(variant{-1, message_check::ok}, variant{0, message_check::ok},
+                      variant{3, message_check::ok}, variant{4, message_check::bad_queue},
+                      variant{100, message_check::bad_queue},
+                      variant{-2, message_check::bad_queue},
+                      variant{INT32_MIN, message_check::bad_queue});
+  CAPTURE(var.queue_id);
+  CHECK(st->check(make("T", var.queue_id, "x")) == var.expect);
+}
+
+TEST_CASE("check rejects over-long message ids and malformed properties", "[store]") {
+  temp_dir tmp;
+  recovery_report report;
+  auto st = open_store(options_for(tmp), report);
+  auto m = make("T", 0, "x", std::string(128, 'i'));
+  CHECK(st->check(m) == message_check::ok);
+  m.msg_id.push_back('i');
+  CHECK(st->check(m) == message_check::bad_msg_id);
+  m = make("T", 0, "x");
+  m.properties[""] = "v";
+  CHECK(st->check(m) == message_check::bad_property);
+  m = make("T", 0, "x");
+  m.properties[std::string(256, 'k')] = "v";
+  CHECK(st->check(m) == message_check::bad_property);
+}
+
+TEST_CASE("a clean restart keeps every message and skips the scan", "[store][recovery]") {
+  temp_dir tmp;
+  auto opts = options_for(tmp);
+  std::vector<sent> log;
+  {
+    recovery_report report;
+    auto st = open_store(opts, report);
+    send_many(*st, {"A", "B", "C"}, 600, log);
+    REQUIRE(st->close() == errc::ok);
+    std::vector<message> late{make("A", -1, "too late")};
+    std::vector<send_result> res;
+    uint64_t end = 0;
+    CHECK(st->append(late, now_ms, res, end) == errc::closed);
+    CHECK(std::filesystem::exists(opts.root + "/clean_shutdown"));
+  }
+  recovery_report report;
+  auto st = open_store(opts, report);
+  CHECK(report.clean);
+  CHECK(report.scanned_records == 0);
+  CHECK(report.truncated_bytes == 0);
+  CHECK(report.end_offset == log.back().end);
+  // The marker is gone at once: a crash from here on is unclean.
+  CHECK_FALSE(std::filesystem::exists(opts.root + "/clean_shutdown"));
+  check_queues(*st, log);
+  // Appends carry on with the next queue offsets.
+  std::vector<message> more{make("A", 0, "after restart")};
+  std::vector<send_result> res;
+  uint64_t end = 0;
+  REQUIRE(st->append(more, now_ms, res, end) == errc::ok);
+  CHECK(res[0].queue_offset == st->queue_end("A", 0) - 1);
+  CHECK(res[0].queue_offset == 50);
+  CHECK(res[0].commit_log_offset == log.back().end);
+}
+
+TEST_CASE("an unclean restart after a power cut keeps every synced message",
+          "[store][recovery][fault]") {
+  auto mode = GENERATE(tear_mode::drop, tear_mode::random_prefix, tear_mode::zero_fill);
+  auto checkpoint_midway = GENERATE(false, true);
+  CAPTURE(static_cast<int>(mode), checkpoint_midway);
+  temp_dir tmp;
+  auto opts = options_for(tmp);
+  std::vector<sent> log;
+  uint64_t synced_end = 0;
+  {
+    fault_fs fs(42);
+    recovery_report report;
+    auto st = open_store(opts, report, fs);
+    // 300 messages per queue: every index has written (unsynced) blocks.
+    send_many(*st, {"A", "B"}, 2400, log);
+    REQUIRE(st->log()->sync() == errc::ok);
+    if (checkpoint_midway)
+      REQUIRE(st->checkpoint() == errc::ok);
+    send_many(*st, {"A", "B"}, 2400, log);
+    REQUIRE(st->log()->sync() == errc::ok);
+    synced_end = st->log()->flushed_offset();
+    REQUIRE(synced_end == log.back().end);
+    send_many(*st, {"A", "B"}, 30, log); // never synced
+    fs.power_cut(mode);
+  }
+  recovery_report report;
+  auto st = open_store(opts, report);
+  CHECK_FALSE(report.clean);
+  CHECK(report.end_offset >= synced_end);
+  // What survived is every synced message plus, for a torn write, possibly a few whole records
+  // of the unsynced tail: always a prefix of the log.
+  std::vector<sent> expected;
+  for (auto& s : log)
+    if (s.end <= report.end_offset)
+      expected.push_back(s);
+  CHECK(expected.size() >= log.size() - 30);
+  if (mode != tear_mode::random_prefix)
+    CHECK(expected.size() == log.size() - 30);
+  check_queues(*st, expected);
+
+  // The store goes on from there.
+  std::vector<message> more{make("A", 0, "after the crash")};
+  std::vector<send_result> res;
+  uint64_t end = 0;
+  REQUIRE(st->append(more, now_ms, res, end) == errc::ok);
+  CHECK(res[0].commit_log_offset == report.end_offset);
+  CHECK(res[0].queue_offset + 1 == st->queue_end("A", 0));
+}
+
+TEST_CASE("an index file deleted while the checkpoint exists is rebuilt from the log",
+          "[store][recovery]") {
+  auto clean = GENERATE(false, true);
+  auto messages_after_checkpoint = GENERATE(as<size_t>{}, 0, 40);
+  CAPTURE(clean, messages_after_checkpoint);
+  temp_dir tmp;
+  auto opts = options_for(tmp);
+  std::vector<sent> log;
+  {
+    recovery_report report;
+    auto st = open_store(opts, report);
+    send_many(*st, {"A", "B"}, 400, log);
+    REQUIRE(st->log()->sync() == errc::ok);
+    REQUIRE(st->checkpoint() == errc::ok);
+    send_many(*st, {"A", "B"}, messages_after_checkpoint, log);
+    REQUIRE(st->log()->sync() == errc::ok);
+    if (clean)
+      REQUIRE(st->close() == errc::ok);
+  }
+  REQUIRE(std::filesystem::exists(opts.root + "/checkpoint"));
+  REQUIRE(std::filesystem::remove(opts.root + "/consumequeue/A/1"));
+
+  recovery_report report;
+  auto st = open_store(opts, report);
+  check_queues(*st, log);
+}
