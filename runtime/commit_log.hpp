@@ -115,7 +115,7 @@ private:
   std::atomic<uint64_t> syncs_{0};
 };
 
-/// "00000000000001073741824": the file name of a segment starting at `base`.
+/// "00000000001073741824": the file name of a segment starting at `base`.
 [[nodiscard]] std::string segment_name(uint64_t base);
 
 } // namespace holdfast

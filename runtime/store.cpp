@@ -91,6 +91,10 @@ errc message_store::open(file_system& fs, store_options opts,
   }
   if (auto e = st->load_topics(); e != errc::ok)
     return e;
+  if (clean && st->rebuild_inconsistent_) {
+    log_warning("recovery: an index file is missing; not trusting the clean shutdown");
+    clean = false;
+  }
   if (!clean) {
     for (auto& [name, t] : st->topics_)
       for (auto& q : t.queues)
@@ -158,6 +162,11 @@ errc message_store::load_topics() {
     t.queues.resize(n);
     for (int32_t i = 0; i < n; ++i) {
       auto path = dir + "/" + name + "/" + std::to_string(i);
+      // A topic without one of its index files lost it (deleted, or created after the last
+      // checkpoint and not durable): its entries below the checkpoint are gone and no record
+      // past it may show that. Only a rebuild of every index from the log can restore them.
+      if (!fs_.exists(path))
+        rebuild_inconsistent_ = true;
       if (auto e = queue_index::open(fs_, path, t.queues[i].index); e != errc::ok)
         return e;
     }

@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -18,14 +19,16 @@ using record::decode_status;
 
 namespace {
 
-// Records of this body size are 325 bytes, so a 4096-byte segment holds 12 of them.
+// Records of this body size are 324 bytes, so a 4096-byte segment holds 12 of them.
 constexpr size_t body_size = 250;
 constexpr uint64_t small_segment = 4096;
 
 std::string make_record(uint64_t offset, size_t i, size_t body = body_size) {
   message m;
   m.topic = "t";
-  m.msg_id = "m" + std::to_string(i);
+  char id[16];
+  std::snprintf(id, sizeof(id), "m%04zu", i); // fixed width: every record has the same size
+  m.msg_id = id;
   m.body.assign(body, static_cast<char>('a' + i % 26));
   record::fields f;
   f.commit_log_offset = offset;

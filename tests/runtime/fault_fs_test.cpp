@@ -241,7 +241,7 @@ TEST_CASE("sync_count counts successful file syncs only", "[fault]") {
   CHECK(fs.sync_count() == static_cast<uint64_t>(n));
 }
 
-TEST_CASE("the fault_fs passes reads, lists and removals through to the real files", "[fault]") {
+TEST_CASE("the fault_fs passes reads and lists and removals through to the real files", "[fault]") {
   temp_dir dir;
   fault_fs fs(1);
   std::unique_ptr<file> f;

@@ -176,3 +176,33 @@ TEST_CASE("a partial trailing entry is dropped when the index is opened", "[inde
   CHECK(got.size() == 12);
   check_entries(got, 0);
 }
+
+TEST_CASE("zero-filled and stale entries past the checkpoint are dropped", "[index][recovery]") {
+  // What a power cut can leave behind the synced part of an index: entries whose records are
+  // gone, then space the file system extended but never wrote.
+  temp_dir tmp;
+  {
+    auto idx = open_index(tmp / "0");
+    append_entries(*idx, 0, 300);
+    REQUIRE(idx->sync() == errc::ok);
+  }
+  auto zeros = GENERATE(as<size_t>{}, 1, 256, 600);
+  CAPTURE(zeros);
+  test::append_raw(tmp / "0", std::string(zeros * queue_index::entry_size, '\0'));
+  auto idx = open_index(tmp / "0");
+  REQUIRE(idx->count() == 300 + zeros);
+  // A checkpoint at entry 250: 250..299 are stale, the zeros are not entries at all.
+  REQUIRE(idx->truncate_from_log_offset(entry(250).commit_log_offset) == errc::ok);
+  CHECK(idx->count() == 250);
+  std::vector<index_entry> got;
+  REQUIRE(idx->read(0, 1000, got) == errc::ok);
+  REQUIRE(got.size() == 250);
+  check_entries(got, 0);
+  // A checkpoint past every real entry still drops the zeros.
+  idx = open_index(tmp / "0");
+  REQUIRE(idx->count() == 250);
+  test::append_raw(tmp / "0", std::string(zeros * queue_index::entry_size, '\0'));
+  idx = open_index(tmp / "0");
+  REQUIRE(idx->truncate_from_log_offset(UINT64_MAX) == errc::ok);
+  CHECK(idx->count() == 250);
+}
