@@ -50,7 +50,7 @@ task<void> send(self_ptr self, append_req req, caf::typed_response_promise<appen
     auto r = co_await ask<flush_ack>(self, st.flusher, caf::duration{st.opts.sync_flush_timeout},
                                      fr);
     if (r) {
-      st.confirmed = std::max(st.confirmed, std::min(r->flushed, st.store->log()->write_offset()));
+      st.refresh_confirmed();
     } else if (r.error() == caf::sec::request_timeout) {
       status = send_status::flush_disk_timeout;
     } else {
@@ -62,7 +62,7 @@ task<void> send(self_ptr self, append_req req, caf::typed_response_promise<appen
       co_return;
     }
   } else {
-    st.confirmed = st.store->log()->write_offset();
+    st.refresh_confirmed();
   }
   for (auto& res : reply.results)
     res.status = status;
@@ -91,10 +91,7 @@ partition_actor::behavior_type partition(self_ptr self,
       if (!valid_topic_name(req.topic))
         return make_error(broker_errc::invalid_message,
                           "topic name must match [A-Za-z0-9_%-]{1,127}");
-      if (st.opts.sync_flush)
-        st.confirmed = std::max(st.confirmed, st.store->log()->flushed_offset());
-      else
-        st.confirmed = st.store->log()->write_offset();
+      st.refresh_confirmed();
       pull_reply reply;
       auto max = std::min<uint32_t>(req.max, 1024);
       if (auto e = st.store->read(req.topic, req.queue_id, req.offset, max, st.confirmed,
@@ -112,7 +109,7 @@ partition_actor::behavior_type partition(self_ptr self,
       s.broker_role = st.opts.broker_role;
       s.written = st.store->log()->write_offset();
       s.flushed = st.store->log()->flushed_offset();
-      s.confirmed = st.opts.sync_flush ? std::max(st.confirmed, s.flushed) : s.written;
+      s.confirmed = st.refresh_confirmed();
       s.fsyncs = st.store->log()->sync_count();
       s.topics = st.store->topics();
       return s;

@@ -102,6 +102,14 @@ struct partition_state {
   uint64_t confirmed = 0;
   caf::error failure; ///< set after a failed fsync: sticky until restart
   bool stopping = false;
+
+  /// Advances and returns the offset consumers may read up to: everything written under
+  /// ASYNC_FLUSH, everything fsynced under SYNC_FLUSH.
+  uint64_t refresh_confirmed() {
+    auto& log = *store->log();
+    confirmed = opts.sync_flush ? std::max(confirmed, log.flushed_offset()) : log.write_offset();
+    return confirmed;
+  }
   // Declared last: destroyed first, while the store the frames point into still exists.
   task_scope tasks;
   static inline const char* name = "holdfast.partition";

@@ -188,9 +188,9 @@ errc commit_log::open(file_system& fs, options opts, bool clean, uint64_t scan_f
         pos += v.length;
       }
     }
-    end = log->segments_.empty()
-            ? (scan_from == 0 ? 0 : scan_from)
-            : log->segments_.back()->base + log->segments_.back()->f->size();
+    // With every segment moved aside the log restarts where the scan began: offsets never go back.
+    end = log->segments_.empty() ? scan_from
+                                 : log->segments_.back()->base + log->segments_.back()->f->size();
   }
   if (log->segments_.empty()) {
     // Also the case of a first start: one empty segment at offset `end`.

@@ -55,6 +55,31 @@ inline config::broker_config broker_config_for(const std::string& dir,
   return r.config;
 }
 
+/// A broker started on a fresh directory (through `fs`, the real file system by default), with
+/// its actor system; stopped cleanly at the end of the test unless the test stopped it.
+class broker_fixture {
+public:
+  explicit broker_fixture(std::vector<std::string> extra = {}, file_system& fs = posix_fs()) {
+    auto started = start_broker(sys, broker_config_for(dir.path(), std::move(extra)), fs);
+    if (!started)
+      throw std::runtime_error(sys.render(started.error()));
+    b = std::move(*started);
+  }
+  ~broker_fixture() {
+    if (b.partition)
+      stop_broker(sys, b);
+  }
+  /// Stops the broker now; true when the clean-shutdown marker was written.
+  bool stop() {
+    return stop_broker(sys, b);
+  }
+
+  scratch_dir dir;
+  test_system_config cfg;
+  caf::actor_system sys{cfg};
+  broker_handles b;
+};
+
 inline message text_message(std::string topic, const std::string& id, std::string body) {
   message m;
   m.topic = std::move(topic);

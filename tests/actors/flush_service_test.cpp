@@ -12,13 +12,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct fixture {
-  test::scratch_dir dir;
-  test::test_system_config cfg;
-  caf::actor_system sys{cfg};
-  fault_fs fs{42};
-};
-
 // Fires `n` one-message appends at once and collects every answer.
 struct outcome {
   int ok = 0;
@@ -51,109 +44,93 @@ outcome send_concurrently(caf::actor_system& sys, partition_actor part, int n,
 } // namespace
 
 TEST_CASE("a delayed fsync beyond syncFlushTimeout gives FLUSH_DISK_TIMEOUT", "[flush]") {
-  fixture f;
-  auto cfg = test::broker_config_for(f.dir.path(), {"flushDiskType=\"SYNC_FLUSH\"",
-                                                    "syncFlushTimeout=200"});
-  auto b = start_broker(f.sys, cfg, f.fs);
-  REQUIRE(b);
-  f.fs.set_sync_delay(800ms);
+  fault_fs fs{42};
+  test::broker_fixture f{{"flushDiskType=\"SYNC_FLUSH\"",
+                                                    "syncFlushTimeout=200"}, fs};
+  fs.set_sync_delay(800ms);
   auto t0 = std::chrono::steady_clock::now();
-  auto out = send_concurrently(f.sys, b->partition, 1);
+  auto out = send_concurrently(f.sys, f.b.partition, 1);
   auto took = std::chrono::steady_clock::now() - t0;
   REQUIRE(out.statuses.size() == 1);
   CHECK(out.statuses[0] == send_status::flush_disk_timeout);
   CHECK(took >= 190ms);
   CHECK(took < 780ms);
-  f.fs.set_sync_delay(0ms);
-  stop_broker(f.sys, *b);
+  fs.set_sync_delay(0ms);
 }
 
 TEST_CASE("a fast fsync under SYNC_FLUSH gives SEND_OK and makes the message readable",
           "[flush]") {
-  fixture f;
-  auto cfg = test::broker_config_for(f.dir.path(), {"flushDiskType=\"SYNC_FLUSH\""});
-  auto b = start_broker(f.sys, cfg, f.fs);
-  REQUIRE(b);
-  auto out = send_concurrently(f.sys, b->partition, 10);
+  fault_fs fs{42};
+  test::broker_fixture f{{"flushDiskType=\"SYNC_FLUSH\""}, fs};
+  auto out = send_concurrently(f.sys, f.b.partition, 10);
   CHECK(out.ok == 10);
   caf::scoped_actor self{f.sys};
   size_t seen = 0;
   for (int32_t q = 0; q < 4; ++q) {
     pull_req req{"t", q, 0, 100};
-    self->request(b->partition, caf::duration{5s}, req)
+    self->request(f.b.partition, caf::duration{5s}, req)
       .receive([&](pull_reply& r) { seen += r.msgs.size(); }, [](caf::error&) {});
   }
   CHECK(seen == 10);
-  stop_broker(f.sys, *b);
 }
 
 TEST_CASE("a failed fsync never gives SEND_OK, also to the sends that shared it, and sticks",
           "[flush]") {
-  fixture f;
-  auto cfg = test::broker_config_for(f.dir.path(), {"flushDiskType=\"SYNC_FLUSH\""});
-  auto b = start_broker(f.sys, cfg, f.fs);
-  REQUIRE(b);
+  fault_fs fs{42};
+  test::broker_fixture f{{"flushDiskType=\"SYNC_FLUSH\""}, fs};
   // Slow the failing fsync down so that many sends queue up behind it and share its fate.
-  f.fs.set_sync_delay(50ms);
-  f.fs.fail_nth_sync(1);
-  auto out = send_concurrently(f.sys, b->partition, 32);
+  fs.set_sync_delay(50ms);
+  fs.fail_nth_sync(1);
+  auto out = send_concurrently(f.sys, f.b.partition, 32);
   CHECK(out.ok == 0);
   CHECK(out.not_ok == 0);
   CHECK(out.errors == 32);
-  f.fs.set_sync_delay(0ms);
+  fs.set_sync_delay(0ms);
   // The failure sticks: a later send is refused although the disk "works" again.
-  auto later = send_concurrently(f.sys, b->partition, 3);
+  auto later = send_concurrently(f.sys, f.b.partition, 3);
   CHECK(later.ok == 0);
   CHECK(later.errors == 3);
   // And the clean-shutdown marker is not written after a failed fsync.
-  CHECK_FALSE(stop_broker(f.sys, *b));
+  CHECK_FALSE(f.stop());
 }
 
 TEST_CASE("group commit shares one fsync among many concurrent sends", "[flush]") {
-  fixture f;
-  auto cfg = test::broker_config_for(f.dir.path(), {"flushDiskType=\"SYNC_FLUSH\""});
-  auto b = start_broker(f.sys, cfg, f.fs);
-  REQUIRE(b);
+  fault_fs fs{42};
+  test::broker_fixture f{{"flushDiskType=\"SYNC_FLUSH\""}, fs};
   // A slow disk: while the first fsync runs, the other sends arrive and wait together.
-  f.fs.set_sync_delay(20ms);
-  auto before = f.fs.sync_count();
-  auto out = send_concurrently(f.sys, b->partition, 64);
-  auto fsyncs = f.fs.sync_count() - before;
+  fs.set_sync_delay(20ms);
+  auto before = fs.sync_count();
+  auto out = send_concurrently(f.sys, f.b.partition, 64);
+  auto fsyncs = fs.sync_count() - before;
   CHECK(out.ok == 64);
   CHECK(fsyncs >= 1);
   CHECK(fsyncs <= 4);
-  f.fs.set_sync_delay(0ms);
-  stop_broker(f.sys, *b);
+  fs.set_sync_delay(0ms);
 }
 
 TEST_CASE("ASYNC_FLUSH acknowledges at once even when the disk is slow", "[flush]") {
-  fixture f;
-  auto cfg = test::broker_config_for(f.dir.path(), {"flushIntervalCommitLog=10",
-                                                    "flushCommitLogLeastPages=0"});
-  auto b = start_broker(f.sys, cfg, f.fs);
-  REQUIRE(b);
-  f.fs.set_sync_delay(1000ms);
+  fault_fs fs{42};
+  test::broker_fixture f{{"flushIntervalCommitLog=10",
+                                                    "flushCommitLogLeastPages=0"}, fs};
+  fs.set_sync_delay(1000ms);
   auto t0 = std::chrono::steady_clock::now();
-  auto out = send_concurrently(f.sys, b->partition, 20);
+  auto out = send_concurrently(f.sys, f.b.partition, 20);
   auto took = std::chrono::steady_clock::now() - t0;
   CHECK(out.ok == 20);
   CHECK(took < 900ms);
-  f.fs.set_sync_delay(0ms);
-  stop_broker(f.sys, *b);
+  fs.set_sync_delay(0ms);
 }
 
 TEST_CASE("ASYNC_FLUSH flushes in the background every flushIntervalCommitLog", "[flush]") {
-  fixture f;
-  auto cfg = test::broker_config_for(f.dir.path(), {"flushIntervalCommitLog=20",
-                                                    "flushCommitLogLeastPages=0"});
-  auto b = start_broker(f.sys, cfg, f.fs);
-  REQUIRE(b);
-  auto out = send_concurrently(f.sys, b->partition, 5);
+  fault_fs fs{42};
+  test::broker_fixture f{{"flushIntervalCommitLog=20",
+                                                    "flushCommitLogLeastPages=0"}, fs};
+  auto out = send_concurrently(f.sys, f.b.partition, 5);
   REQUIRE(out.ok == 5);
   caf::scoped_actor self{f.sys};
   partition_status st;
   for (int i = 0; i < 100; ++i) {
-    self->request(b->partition, caf::duration{5s}, status_atom::value)
+    self->request(f.b.partition, caf::duration{5s}, status_atom::value)
       .receive([&](partition_status& s) { st = s; }, [](caf::error&) {});
     if (st.flushed == st.written)
       break;
@@ -161,5 +138,4 @@ TEST_CASE("ASYNC_FLUSH flushes in the background every flushIntervalCommitLog", 
   }
   CHECK(st.written > 0);
   CHECK(st.flushed == st.written);
-  stop_broker(f.sys, *b);
 }

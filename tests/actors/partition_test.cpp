@@ -25,59 +25,43 @@ caf::expected<append_reply> append_one(caf::actor_system& sys, partition_actor p
 } // namespace
 
 TEST_CASE("the partition refuses invalid topic names with invalid_message", "[partition]") {
-  test::scratch_dir dir;
-  test::test_system_config cfg;
-  caf::actor_system sys{cfg};
-  auto b = start_broker(sys, test::broker_config_for(dir.path()), posix_fs());
-  REQUIRE(b);
+  test::broker_fixture f;
   auto topic = GENERATE(std::string(""), std::string("../x"), std::string("a/b"),
                         std::string(300, 'a'), std::string("sp ace"), std::string("dot.ted"));
-  auto r = append_one(sys, b->partition, test::text_message(topic, "id", "x"));
+  auto r = append_one(f.sys, f.b.partition, test::text_message(topic, "id", "x"));
   REQUIRE_FALSE(r);
   CHECK(r.error() == make_error(broker_errc::invalid_message));
   CHECK(describe(r.error()).find("topic") != std::string::npos);
-  stop_broker(sys, *b);
 }
 
 TEST_CASE("the partition refuses a body over maxMessageSize and bad queue ids", "[partition]") {
-  test::scratch_dir dir;
-  test::test_system_config cfg;
-  caf::actor_system sys{cfg};
-  auto b = start_broker(sys, test::broker_config_for(dir.path(), {"maxMessageSize=1024"}),
-                        posix_fs());
-  REQUIRE(b);
-  auto big = append_one(sys, b->partition, test::text_message("t", "id", std::string(1025, 'x')));
+  test::broker_fixture f{{"maxMessageSize=1024"}};
+  auto big = append_one(f.sys, f.b.partition, test::text_message("t", "id", std::string(1025, 'x')));
   REQUIRE_FALSE(big);
   CHECK(describe(big.error()).find("maxMessageSize") != std::string::npos);
-  auto fits = append_one(sys, b->partition, test::text_message("t", "id", std::string(1024, 'x')));
+  auto fits = append_one(f.sys, f.b.partition, test::text_message("t", "id", std::string(1024, 'x')));
   CHECK(fits);
   auto m = test::text_message("t", "id", "x");
   m.queue_id = GENERATE(4, 100, -2);
-  auto bad = append_one(sys, b->partition, m);
+  auto bad = append_one(f.sys, f.b.partition, m);
   REQUIRE_FALSE(bad);
   CHECK(describe(bad.error()).find("queue") != std::string::npos);
-  stop_broker(sys, *b);
 }
 
 TEST_CASE("a batch is stored all or nothing", "[partition]") {
-  test::scratch_dir dir;
-  test::test_system_config cfg;
-  caf::actor_system sys{cfg};
-  auto b = start_broker(sys, test::broker_config_for(dir.path()), posix_fs());
-  REQUIRE(b);
-  caf::scoped_actor self{sys};
+  test::broker_fixture f;
+  caf::scoped_actor self{f.sys};
   append_req req;
   req.msgs.push_back(test::text_message("t", "good-1", "x"));
   req.msgs.push_back(test::text_message("bad/topic", "bad", "x"));
   bool refused = false;
-  self->request(b->partition, caf::duration{5s}, req)
+  self->request(f.b.partition, caf::duration{5s}, req)
     .receive([](append_reply&) {}, [&](caf::error&) { refused = true; });
   CHECK(refused);
   partition_status st;
-  self->request(b->partition, caf::duration{5s}, status_atom::value)
+  self->request(f.b.partition, caf::duration{5s}, status_atom::value)
     .receive([&](partition_status& s) { st = s; }, [](caf::error&) {});
   CHECK(st.written == 0);
-  stop_broker(sys, *b);
 }
 
 TEST_CASE("messages survive a clean restart with their offsets", "[partition][recovery]") {

@@ -55,96 +55,79 @@ partition_actor::behavior_type flaky(partition_actor::stateful_pointer<flaky_sta
   };
 }
 
+// A producer in front of a flaky front of a real broker; both stop with the test.
+struct flaky_producer {
+  flaky_producer(test::broker_fixture& f, int failures, producer_options opts = {})
+    : sys(f.sys) {
+    front = sys.spawn(flaky, f.b.partition, failures, seen, requests);
+    prod = sys.spawn(producer, front, opts);
+  }
+  ~flaky_producer() {
+    caf::anon_send_exit(prod, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(front, caf::exit_reason::user_shutdown);
+  }
+
+  caf::actor_system& sys;
+  std::shared_ptr<std::vector<std::string>> seen = std::make_shared<std::vector<std::string>>();
+  std::shared_ptr<int> requests = std::make_shared<int>(0);
+  partition_actor front;
+  producer_actor prod;
+};
+
 } // namespace
 
 TEST_CASE("the producer retries failed sends keeping the message id", "[producer]") {
-  test::scratch_dir dir;
-  test::test_system_config cfg;
-  caf::actor_system sys{cfg};
-  auto b = start_broker(sys, test::broker_config_for(dir.path()), posix_fs());
-  REQUIRE(b);
-  auto seen = std::make_shared<std::vector<std::string>>();
-  auto front = sys.spawn(flaky, b->partition, 2, seen, std::make_shared<int>(0));
-  auto prod = sys.spawn(producer, front, producer_options{});
-  caf::scoped_actor self{sys};
-  self->request(prod, caf::duration{10s}, test::text_message("t", "", "hello"))
+  test::broker_fixture f;
+  flaky_producer p{f, 2};
+  caf::scoped_actor self{f.sys};
+  self->request(p.prod, caf::duration{10s}, test::text_message("t", "", "hello"))
     .receive([](send_result& r) { CHECK(r.status == send_status::send_ok); },
              [](caf::error& e) { FAIL(caf::to_string(e)); });
-  REQUIRE(seen->size() == 3); // 1 try + 2 retries (retryTimesWhenSendFailed = 2)
-  CHECK_FALSE((*seen)[0].empty());
-  CHECK((*seen)[1] == (*seen)[0]);
-  CHECK((*seen)[2] == (*seen)[0]);
-  self->send_exit(prod, caf::exit_reason::user_shutdown);
-  self->send_exit(front, caf::exit_reason::user_shutdown);
-  stop_broker(sys, *b);
+  auto& seen = *p.seen;
+  REQUIRE(seen.size() == 3); // 1 try + 2 retries (retryTimesWhenSendFailed = 2)
+  CHECK_FALSE(seen[0].empty());
+  CHECK(seen[1] == seen[0]);
+  CHECK(seen[2] == seen[0]);
 }
 
 TEST_CASE("the producer gives up after retryTimesWhenSendFailed retries", "[producer]") {
-  test::scratch_dir dir;
-  test::test_system_config cfg;
-  caf::actor_system sys{cfg};
-  auto b = start_broker(sys, test::broker_config_for(dir.path()), posix_fs());
-  REQUIRE(b);
-  auto seen = std::make_shared<std::vector<std::string>>();
-  auto front = sys.spawn(flaky, b->partition, 100, seen, std::make_shared<int>(0));
+  test::broker_fixture f;
   producer_options opts;
   opts.retry_times = GENERATE(0, 1, 3);
-  auto prod = sys.spawn(producer, front, opts);
-  caf::scoped_actor self{sys};
+  flaky_producer p{f, 100, opts};
+  caf::scoped_actor self{f.sys};
   bool failed = false;
-  self->request(prod, caf::duration{10s}, test::text_message("t", "fixed-id", "hello"))
+  self->request(p.prod, caf::duration{10s}, test::text_message("t", "fixed-id", "hello"))
     .receive([](send_result&) {}, [&](caf::error&) { failed = true; });
   CHECK(failed);
-  CHECK(seen->size() == static_cast<size_t>(opts.retry_times + 1));
-  self->send_exit(prod, caf::exit_reason::user_shutdown);
-  self->send_exit(front, caf::exit_reason::user_shutdown);
-  stop_broker(sys, *b);
+  CHECK(p.seen->size() == static_cast<size_t>(opts.retry_times + 1));
 }
 
 TEST_CASE("the producer does not retry a message the broker refuses", "[producer]") {
-  test::scratch_dir dir;
-  test::test_system_config cfg;
-  caf::actor_system sys{cfg};
-  auto b = start_broker(sys, test::broker_config_for(dir.path()), posix_fs());
-  REQUIRE(b);
-  auto seen = std::make_shared<std::vector<std::string>>();
-  auto front = sys.spawn(flaky, b->partition, 0, seen, std::make_shared<int>(0));
-  auto prod = sys.spawn(producer, front, producer_options{});
-  caf::scoped_actor self{sys};
+  test::broker_fixture f;
+  flaky_producer p{f, 0};
+  caf::scoped_actor self{f.sys};
   bool refused = false;
-  self->request(prod, caf::duration{10s}, test::text_message("bad/topic", "", "x"))
+  self->request(p.prod, caf::duration{10s}, test::text_message("bad/topic", "", "x"))
     .receive([](send_result&) {}, [&](caf::error& e) {
       refused = e == make_error(broker_errc::invalid_message);
     });
   CHECK(refused);
-  CHECK(seen->size() == 1);
-  self->send_exit(prod, caf::exit_reason::user_shutdown);
-  self->send_exit(front, caf::exit_reason::user_shutdown);
-  stop_broker(sys, *b);
+  CHECK(p.seen->size() == 1);
 }
 
 TEST_CASE("concurrent sends to the producer travel in batches", "[producer]") {
-  test::scratch_dir dir;
-  test::test_system_config cfg;
-  caf::actor_system sys{cfg};
-  auto b = start_broker(sys, test::broker_config_for(dir.path()), posix_fs());
-  REQUIRE(b);
-  auto seen = std::make_shared<std::vector<std::string>>();
-  auto requests = std::make_shared<int>(0);
-  auto front = sys.spawn(flaky, b->partition, 0, seen, requests);
-  auto prod = sys.spawn(producer, front, producer_options{});
-  caf::scoped_actor self{sys};
+  test::broker_fixture f;
+  flaky_producer p{f, 0};
+  caf::scoped_actor self{f.sys};
   for (int i = 0; i < 200; ++i)
-    self->send(prod, test::text_message("t", "", "m" + std::to_string(i)));
+    self->send(p.prod, test::text_message("t", "", "m" + std::to_string(i)));
   std::set<std::string> ids;
   for (int i = 0; i < 200; ++i)
     self->receive([&](send_result& r) { ids.insert(r.msg_id); },
                   [](caf::error& e) { FAIL(caf::to_string(e)); });
   CHECK(ids.size() == 200);
-  CHECK(seen->size() == 200);
+  CHECK(p.seen->size() == 200);
   // 200 sends queued at once travel in far fewer append requests (each still got its result).
-  CHECK(*requests < 100);
-  self->send_exit(prod, caf::exit_reason::user_shutdown);
-  self->send_exit(front, caf::exit_reason::user_shutdown);
-  stop_broker(sys, *b);
+  CHECK(*p.requests < 100);
 }
