@@ -14,6 +14,44 @@ int64_t now_ms() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
+void arm_deadline_timer(self_ptr self, offset_monitor::clock_type::time_point deadline) {
+  auto& st = self->state;
+  if (st.timer_armed)
+    return;
+  st.timer_armed = true;
+  auto delay = deadline - offset_monitor::clock_type::now();
+  self->delayed_send(self, std::chrono::duration_cast<std::chrono::microseconds>(delay),
+                     tick_atom::value);
+}
+
+// Keeps one flush request in flight while any send waits: the flush service syncs everything
+// written when the request arrives, so each round covers every send appended meanwhile.
+task<void> flush_pump(self_ptr self) {
+  auto& st = self->state;
+  // The first round runs unconditionally: the send that started the pump registers as a
+  // waiter only when it suspends, after this coroutine's first suspension.
+  do {
+    flush_req req{st.store->log()->write_offset()};
+    auto r = co_await ask<flush_ack>(self, st.flusher, caf::infinite, req);
+    if (!r) {
+      log_error("partition: flush failed: {}", describe(r.error()));
+      st.failure = r.error();
+      st.flushed.fail();
+      break;
+    }
+    st.flushed.notify(r->flushed);
+  } while (st.flushed.waiting() > 0 && !st.failure);
+  st.pumping = false;
+}
+
+void start_flush_pump(self_ptr self) {
+  auto& st = self->state;
+  if (!st.pumping) {
+    st.pumping = true;
+    st.tasks.spawn(flush_pump(self));
+  }
+}
+
 // The send coroutine. Arguments by value: they must outlive every suspension.
 task<void> send(self_ptr self, append_req req, caf::typed_response_promise<append_reply> rp) {
   auto& st = self->state;
@@ -46,24 +84,24 @@ task<void> send(self_ptr self, append_req req, caf::typed_response_promise<appen
   }
   auto status = send_status::send_ok;
   if (st.opts.sync_flush) {
-    flush_req fr{end};
-    auto r = co_await ask<flush_ack>(self, st.flusher, caf::duration{st.opts.sync_flush_timeout},
-                                     fr);
-    if (r) {
-      st.refresh_confirmed();
-    } else if (r.error() == caf::sec::request_timeout) {
-      status = send_status::flush_disk_timeout;
-    } else {
-      // Never SEND_OK after a failed fsync, and every later send is refused.
-      log_error("partition: flush failed: {}", describe(r.error()));
-      if (!st.failure)
-        st.failure = r.error();
-      rp.deliver(r.error());
-      co_return;
+    auto deadline = offset_monitor::clock_type::now() + st.opts.sync_flush_timeout;
+    auto waiting = st.flushed.wait(end, deadline);
+    start_flush_pump(self);
+    arm_deadline_timer(self, deadline);
+    switch (co_await waiting) {
+      case offset_monitor::outcome::reached:
+        break;
+      case offset_monitor::outcome::timed_out:
+        status = send_status::flush_disk_timeout;
+        break;
+      case offset_monitor::outcome::failed:
+        // Never SEND_OK after a failed fsync, also for every send that shared it.
+        rp.deliver(st.failure ? st.failure
+                              : make_error(broker_errc::storage_failure, "commit log fsync failed"));
+        co_return;
     }
-  } else {
-    st.refresh_confirmed();
   }
+  st.refresh_confirmed();
   for (auto& res : reply.results)
     res.status = status;
   rp.deliver(std::move(reply));
@@ -127,6 +165,14 @@ partition_actor::behavior_type partition(self_ptr self,
       if (e != errc::ok)
         log_error("partition: clean shutdown failed: {}", to_string(e));
       return e == errc::ok;
+    },
+    [self](tick_atom) {
+      // The flush-deadline timer: time out late sends, re-arm for the next deadline.
+      auto& st = self->state;
+      st.timer_armed = false;
+      st.flushed.expire(offset_monitor::clock_type::now());
+      if (auto next = st.flushed.next_deadline())
+        arm_deadline_timer(self, *next);
     },
     [self](checkpoint_atom) {
       auto& st = self->state;

@@ -2,6 +2,7 @@
 
 #include "actors/flush_service.hpp"
 #include "actors/protocol.hpp"
+#include "runtime/offset_monitor.hpp"
 #include "runtime/store.hpp"
 #include "runtime/task.hpp"
 
@@ -73,8 +74,13 @@ typename Inspector::result_type inspect(Inspector& f, partition_status& x) {
 ///
 /// Each append runs as a coroutine (the "coroutine-based send"): validate, assign offsets and
 /// write the batch (before the first suspension, so appends keep mailbox order); then, under
-/// SYNC_FLUSH, `co_await` the flush service until the batch is durable or syncFlushTimeout
-/// passed (FLUSH_DISK_TIMEOUT); then reply. Under ASYNC_FLUSH the coroutine replies at once.
+/// SYNC_FLUSH, `co_await` the flush service's acknowledgement of the batch's end offset, or
+/// syncFlushTimeout (FLUSH_DISK_TIMEOUT); then reply. Under ASYNC_FLUSH it replies at once.
+///
+/// Group commit: the sends wait in an offset_monitor; one "flush pump" coroutine keeps exactly
+/// one flush request in flight to the flush service (for everything written so far) while
+/// anyone waits, and each acknowledgement resolves every send it covers. One timer, armed for
+/// the earliest deadline, expires late waiters; no send carries a timeout of its own.
 ///
 /// Readers (pull) see records only up to the confirmed offset: flushed under SYNC_FLUSH, so a
 /// consumer never sees a message that a power cut could undo.
@@ -83,7 +89,8 @@ using partition_actor = caf::typed_actor<
   caf::replies_to<pull_req>::with<pull_reply>,
   caf::replies_to<status_atom>::with<partition_status>,
   caf::replies_to<shutdown_atom>::with<bool>,
-  caf::reacts_to<checkpoint_atom>>;
+  caf::reacts_to<checkpoint_atom>,
+  caf::reacts_to<tick_atom>>;
 
 struct partition_options {
   bool sync_flush = false;
@@ -102,6 +109,9 @@ struct partition_state {
   uint64_t confirmed = 0;
   caf::error failure; ///< set after a failed fsync: sticky until restart
   bool stopping = false;
+  offset_monitor flushed;     ///< sends waiting for their batch to be durable
+  bool pumping = false;       ///< the flush pump coroutine is running
+  bool timer_armed = false;   ///< a flush-deadline tick is scheduled
 
   /// Advances and returns the offset consumers may read up to: everything written under
   /// ASYNC_FLUSH, everything fsynced under SYNC_FLUSH.

@@ -52,6 +52,7 @@ partition_actor::behavior_type flaky(partition_actor::stateful_pointer<flaky_sta
     },
     [self](shutdown_atom a) -> caf::result<bool> { return self->delegate(self->state.real, a); },
     [](checkpoint_atom) {},
+    [](tick_atom) {},
   };
 }
 
