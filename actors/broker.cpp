@@ -19,6 +19,9 @@ partition_options partition_options_of(const config::broker_config& cfg) {
   o.sync_flush_timeout = cfg.sync_flush_timeout;
   o.checkpoint_interval = cfg.flush_interval_consume_queue;
   o.broker_role = std::string(config::to_string(cfg.broker_role));
+  o.broker_name = cfg.broker_name;
+  o.max_message_size = cfg.max_message_size;
+  o.queue_nums = static_cast<int32_t>(cfg.default_topic_queue_nums);
   return o;
 }
 
@@ -46,8 +49,13 @@ caf::expected<broker_handles> start_broker(caf::actor_system& sys,
              "tail dropped, {} files moved aside)",
              so.root, r.scanned_records, r.scanned_from, r.end_offset, r.truncated_bytes,
              r.moved_aside.size());
+  std::unique_ptr<offset_store> offsets;
+  if (auto e = offset_store::open(fs, so.root, offsets); e != errc::ok)
+    return make_error(broker_errc::storage_failure, "cannot open consumer offsets in " + so.root
+                                                      + ": " + std::string(to_string(e)));
   b.flusher = spawn_flush_service(sys, store->log(), flush_options_of(cfg));
-  b.partition = spawn_partition(sys, std::move(store), b.flusher, partition_options_of(cfg));
+  partition_parts parts{std::move(store), std::move(offsets)};
+  b.partition = spawn_partition(sys, std::move(parts), b.flusher, partition_options_of(cfg));
   return b;
 }
 

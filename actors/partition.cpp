@@ -14,14 +14,55 @@ int64_t now_ms() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-void arm_deadline_timer(self_ptr self, offset_monitor::clock_type::time_point deadline) {
+// One timer serves flush deadlines and long-poll deadlines: armed for the earliest one; a tick
+// that comes early or late only makes the handler look again.
+void arm_timer(self_ptr self, std::chrono::steady_clock::time_point deadline) {
   auto& st = self->state;
-  if (st.timer_armed)
+  if (st.timer_at && *st.timer_at <= deadline)
     return;
-  st.timer_armed = true;
-  auto delay = deadline - offset_monitor::clock_type::now();
+  st.timer_at = deadline;
+  auto delay = deadline - std::chrono::steady_clock::now();
+  if (delay.count() < 0)
+    delay = {};
   self->delayed_send(self, std::chrono::duration_cast<std::chrono::microseconds>(delay),
                      tick_atom::value);
+}
+
+constexpr uint32_t max_pull_batch = 1024;
+constexpr uint32_t max_pull_wait_ms = 30000;
+
+// Reads what a pull asks for; errors are for the client.
+caf::expected<pull_reply> read_pull(partition_state& st, const pull_req& req) {
+  pull_reply reply;
+  auto max = std::min<uint32_t>(std::max<uint32_t>(req.max, 1), max_pull_batch);
+  if (auto e = st.store->read(req.topic, req.queue_id, req.offset, max, st.refresh_confirmed(),
+                              reply.msgs, reply.next_offset);
+      e != errc::ok)
+    return make_error(broker_errc::storage_failure,
+                      std::string("read failed: ") + std::string(to_string(e)));
+  reply.max_offset = st.store->queue_end(req.topic, req.queue_id);
+  return reply;
+}
+
+// Answers the long polls that have something to read now, and those whose time is up.
+void serve_parked(self_ptr self, bool expire) {
+  auto& st = self->state;
+  if (st.parked.empty())
+    return;
+  auto now = std::chrono::steady_clock::now();
+  std::vector<parked_pull> keep;
+  for (auto& p : st.parked) {
+    auto r = read_pull(st, p.req);
+    if (!r)
+      p.rp.deliver(r.error());
+    else if (!r->msgs.empty() || (expire && p.deadline <= now) || st.stopping)
+      p.rp.deliver(std::move(*r));
+    else
+      keep.push_back(std::move(p));
+  }
+  st.parked = std::move(keep);
+  for (auto& p : st.parked)
+    arm_timer(self, p.deadline);
 }
 
 // Keeps one flush request in flight while any send waits: the flush service syncs everything
@@ -87,7 +128,7 @@ task<void> send(self_ptr self, append_req req, caf::typed_response_promise<appen
     auto deadline = offset_monitor::clock_type::now() + st.opts.sync_flush_timeout;
     auto waiting = st.flushed.wait(end, deadline);
     start_flush_pump(self);
-    arm_deadline_timer(self, deadline);
+    arm_timer(self, deadline);
     switch (co_await waiting) {
       case offset_monitor::outcome::reached:
         break;
@@ -105,20 +146,42 @@ task<void> send(self_ptr self, append_req req, caf::typed_response_promise<appen
   for (auto& res : reply.results)
     res.status = status;
   rp.deliver(std::move(reply));
+  serve_parked(self, false);
 }
 
 } // namespace
 
-partition_actor::behavior_type partition(self_ptr self,
-                                         std::shared_ptr<std::unique_ptr<message_store>> store,
+partition_actor::behavior_type partition(self_ptr self, std::shared_ptr<partition_parts> parts,
                                          flush_service_actor flusher, partition_options opts) {
   auto& st = self->state;
-  st.store = std::move(*store);
+  st.store = std::move(parts->store);
+  st.offsets = std::move(parts->offsets);
   st.flusher = std::move(flusher);
   st.opts = opts;
   st.confirmed = st.store->log()->flushed_offset();
   self->delayed_send(self, opts.checkpoint_interval, checkpoint_atom::value);
+  // Clients announce themselves with hello_req and are monitored from then on.
+  self->set_down_handler([self](const caf::down_msg& dm) {
+    log_info("client disconnected: {} ({})", caf::to_string(dm.source),
+             dm.reason ? caf::to_string(dm.reason) : std::string("normal"));
+  });
   return {
+    [self](hello_req& req) -> hello_reply {
+      auto& st = self->state;
+      auto sender = self->current_sender();
+      if (sender)
+        self->monitor(sender);
+      log_info("client connected: {} as '{}'", sender ? caf::to_string(sender) : "?",
+               req.client_id.substr(0, 128));
+      hello_reply r;
+      r.broker_name = st.opts.broker_name;
+      r.broker_role = st.opts.broker_role;
+      r.flush_disk_type = st.opts.sync_flush ? "SYNC_FLUSH" : "ASYNC_FLUSH";
+      r.sync_flush_timeout_ms = static_cast<uint32_t>(st.opts.sync_flush_timeout.count());
+      r.max_message_size = st.opts.max_message_size;
+      r.queue_nums = st.opts.queue_nums;
+      return r;
+    },
     [self](append_req& req) -> caf::typed_response_promise<append_reply> {
       auto rp = self->make_response_promise<append_reply>();
       self->state.tasks.spawn(send(self, std::move(req), rp));
@@ -129,16 +192,61 @@ partition_actor::behavior_type partition(self_ptr self,
       if (!valid_topic_name(req.topic))
         return make_error(broker_errc::invalid_message,
                           "topic name must match [A-Za-z0-9_%-]{1,127}");
-      st.refresh_confirmed();
-      pull_reply reply;
-      auto max = std::min<uint32_t>(req.max, 1024);
-      if (auto e = st.store->read(req.topic, req.queue_id, req.offset, max, st.confirmed,
-                                  reply.msgs, reply.next_offset);
-          e != errc::ok)
+      if (req.queue_id < 0 || req.queue_id >= st.store->queue_count(req.topic))
+        return make_error(broker_errc::invalid_message, "queue id out of range");
+      auto r = read_pull(st, req);
+      if (!r)
+        return r.error();
+      if (!r->msgs.empty() || req.max_wait_ms == 0 || st.stopping)
+        return std::move(*r);
+      // Long poll: park until something is confirmed for this queue or the wait is over.
+      auto wait = std::chrono::milliseconds(std::min(req.max_wait_ms, max_pull_wait_ms));
+      parked_pull p{std::move(req), self->make_response_promise<pull_reply>(),
+                    std::chrono::steady_clock::now() + wait};
+      auto rp = p.rp;
+      arm_timer(self, p.deadline);
+      st.parked.push_back(std::move(p));
+      return rp;
+    },
+    [self](commit_offset_req& req) -> caf::result<bool> {
+      auto& st = self->state;
+      if (!valid_group_name(req.group))
+        return make_error(broker_errc::invalid_message,
+                          "consumer group name must match [A-Za-z0-9_%-]{1,127}");
+      if (!valid_topic_name(req.topic))
+        return make_error(broker_errc::invalid_message,
+                          "topic name must match [A-Za-z0-9_%-]{1,127}");
+      if (req.queue_id < 0 || req.queue_id >= st.store->queue_count(req.topic))
+        return make_error(broker_errc::invalid_message, "queue id out of range");
+      auto end = st.store->queue_end(req.topic, req.queue_id);
+      if (req.offset > end)
+        return make_error(broker_errc::invalid_message,
+                          "offset " + std::to_string(req.offset) + " is past the queue end "
+                            + std::to_string(end));
+      auto e = st.offsets->commit(req.group, req.topic, req.queue_id, req.offset);
+      if (e == errc::out_of_range)
+        return make_error(broker_errc::invalid_message,
+                          "committed offsets only move forward");
+      if (e != errc::ok)
         return make_error(broker_errc::storage_failure,
-                          std::string("read failed: ") + std::string(to_string(e)));
-      reply.max_offset = st.store->queue_end(req.topic, req.queue_id);
-      return reply;
+                          std::string("offset commit failed: ") + std::string(to_string(e)));
+      return true;
+    },
+    [self](fetch_offset_req& req) -> caf::result<fetch_offset_reply> {
+      auto& st = self->state;
+      if (!valid_group_name(req.group))
+        return make_error(broker_errc::invalid_message,
+                          "consumer group name must match [A-Za-z0-9_%-]{1,127}");
+      if (!valid_topic_name(req.topic))
+        return make_error(broker_errc::invalid_message,
+                          "topic name must match [A-Za-z0-9_%-]{1,127}");
+      fetch_offset_reply r;
+      if (auto off = st.offsets->get(req.group, req.topic, req.queue_id)) {
+        r.found = true;
+        r.offset = *off;
+      }
+      r.queue_end = st.store->queue_end(req.topic, req.queue_id);
+      return r;
     },
     [self](status_atom) -> partition_status {
       auto& st = self->state;
@@ -154,9 +262,10 @@ partition_actor::behavior_type partition(self_ptr self,
     },
     [self](shutdown_atom) -> bool {
       // Clean stop: make everything durable and leave the marker that lets the next start
-      // skip the recovery scan. Sends arriving from now on are refused.
+      // skip the recovery scan. Sends arriving from now on are refused; long polls end.
       auto& st = self->state;
       st.stopping = true;
+      serve_parked(self, true);
       if (st.failure) {
         log_warning("partition: not writing the clean-shutdown marker after a failed fsync");
         return false;
@@ -165,14 +274,6 @@ partition_actor::behavior_type partition(self_ptr self,
       if (e != errc::ok)
         log_error("partition: clean shutdown failed: {}", to_string(e));
       return e == errc::ok;
-    },
-    [self](tick_atom) {
-      // The flush-deadline timer: time out late sends, re-arm for the next deadline.
-      auto& st = self->state;
-      st.timer_armed = false;
-      st.flushed.expire(offset_monitor::clock_type::now());
-      if (auto next = st.flushed.next_deadline())
-        arm_deadline_timer(self, *next);
     },
     [self](checkpoint_atom) {
       auto& st = self->state;
@@ -183,13 +284,21 @@ partition_actor::behavior_type partition(self_ptr self,
           log_warning("partition: checkpoint failed: {}", to_string(e));
       self->delayed_send(self, st.opts.checkpoint_interval, checkpoint_atom::value);
     },
+    [self](tick_atom) {
+      // Flush deadlines: time out late sends. Long polls: answer those whose wait is over.
+      auto& st = self->state;
+      st.timer_at.reset();
+      st.flushed.expire(offset_monitor::clock_type::now());
+      if (auto next = st.flushed.next_deadline())
+        arm_timer(self, *next);
+      serve_parked(self, true);
+    },
   };
 }
 
-partition_actor spawn_partition(caf::actor_system& sys, std::unique_ptr<message_store> store,
+partition_actor spawn_partition(caf::actor_system& sys, partition_parts parts,
                                 flush_service_actor flusher, partition_options opts) {
-  // CAF copies spawn arguments; a shared_ptr carries the move-only store across.
-  auto box = std::make_shared<std::unique_ptr<message_store>>(std::move(store));
+  auto box = std::make_shared<partition_parts>(std::move(parts));
   return sys.spawn(partition, box, std::move(flusher), opts);
 }
 

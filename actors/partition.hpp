@@ -3,6 +3,7 @@
 #include "actors/flush_service.hpp"
 #include "actors/protocol.hpp"
 #include "runtime/offset_monitor.hpp"
+#include "runtime/offset_store.hpp"
 #include "runtime/store.hpp"
 #include "runtime/task.hpp"
 
@@ -10,6 +11,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <vector>
 
 namespace holdfast {
@@ -23,12 +25,51 @@ struct append_reply {
   std::vector<send_result> results;
 };
 
-/// Read up to `max` messages of one queue from queue offset `offset`.
+/// Read up to `max` messages of one queue from queue offset `offset`. With `max_wait_ms` > 0
+/// the pull is a long poll: when nothing is there yet, the partition answers as soon as
+/// something is confirmed, or empty after max_wait_ms (capped at 30 s).
 struct pull_req {
   std::string topic;
   int32_t queue_id = 0;
   uint64_t offset = 0;
   uint32_t max = 32;
+  uint32_t max_wait_ms = 0;
+};
+
+/// First message of a client connection: who it is. The broker logs connects and
+/// disconnects, and answers with what a client must know about it.
+struct hello_req {
+  std::string client_id;
+};
+
+struct hello_reply {
+  std::string broker_name;
+  std::string broker_role;
+  std::string flush_disk_type;
+  uint32_t sync_flush_timeout_ms = 0;
+  uint64_t max_message_size = 0;
+  int32_t queue_nums = 0;
+};
+
+/// Store a consumer group's next offset for one queue, durably (fsync + rename) before the reply.
+struct commit_offset_req {
+  std::string group;
+  std::string topic;
+  int32_t queue_id = 0;
+  uint64_t offset = 0;
+};
+
+/// Ask for a consumer group's committed offset of one queue.
+struct fetch_offset_req {
+  std::string group;
+  std::string topic;
+  int32_t queue_id = 0;
+};
+
+struct fetch_offset_reply {
+  bool found = false;
+  uint64_t offset = 0;
+  uint64_t queue_end = 0; ///< where a group that never committed starts when not from the beginning
 };
 
 struct pull_reply {
@@ -58,7 +99,30 @@ typename Inspector::result_type inspect(Inspector& f, append_reply& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, pull_req& x) {
-  return f(caf::meta::type_name("holdfast::pull_req"), x.topic, x.queue_id, x.offset, x.max);
+  return f(caf::meta::type_name("holdfast::pull_req"), x.topic, x.queue_id, x.offset, x.max,
+           x.max_wait_ms);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, hello_req& x) {
+  return f(caf::meta::type_name("holdfast::hello_req"), x.client_id);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, hello_reply& x) {
+  return f(caf::meta::type_name("holdfast::hello_reply"), x.broker_name, x.broker_role,
+           x.flush_disk_type, x.sync_flush_timeout_ms, x.max_message_size, x.queue_nums);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, commit_offset_req& x) {
+  return f(caf::meta::type_name("holdfast::commit_offset_req"), x.group, x.topic, x.queue_id,
+           x.offset);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, fetch_offset_req& x) {
+  return f(caf::meta::type_name("holdfast::fetch_offset_req"), x.group, x.topic, x.queue_id);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, fetch_offset_reply& x) {
+  return f(caf::meta::type_name("holdfast::fetch_offset_reply"), x.found, x.offset, x.queue_end);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, pull_reply& x) {
@@ -85,8 +149,11 @@ typename Inspector::result_type inspect(Inspector& f, partition_status& x) {
 /// Readers (pull) see records only up to the confirmed offset: flushed under SYNC_FLUSH, so a
 /// consumer never sees a message that a power cut could undo.
 using partition_actor = caf::typed_actor<
+  caf::replies_to<hello_req>::with<hello_reply>,
   caf::replies_to<append_req>::with<append_reply>,
   caf::replies_to<pull_req>::with<pull_reply>,
+  caf::replies_to<commit_offset_req>::with<bool>,
+  caf::replies_to<fetch_offset_req>::with<fetch_offset_reply>,
   caf::replies_to<status_atom>::with<partition_status>,
   caf::replies_to<shutdown_atom>::with<bool>,
   caf::reacts_to<checkpoint_atom>,
@@ -97,6 +164,16 @@ struct partition_options {
   std::chrono::milliseconds sync_flush_timeout{5000};
   std::chrono::milliseconds checkpoint_interval{1000};
   std::string broker_role = "ASYNC_MASTER";
+  std::string broker_name = "broker-a";
+  uint64_t max_message_size = 4u << 20;
+  int32_t queue_nums = 4;
+};
+
+/// A long poll waiting for messages.
+struct parked_pull {
+  pull_req req;
+  caf::typed_response_promise<pull_reply> rp;
+  std::chrono::steady_clock::time_point deadline;
 };
 
 struct partition_state {
@@ -109,9 +186,12 @@ struct partition_state {
   uint64_t confirmed = 0;
   caf::error failure; ///< set after a failed fsync: sticky until restart
   bool stopping = false;
+  std::unique_ptr<offset_store> offsets; ///< consumer-group offsets
   offset_monitor flushed;     ///< sends waiting for their batch to be durable
   bool pumping = false;       ///< the flush pump coroutine is running
-  bool timer_armed = false;   ///< a flush-deadline tick is scheduled
+  std::vector<parked_pull> parked; ///< long polls waiting for confirmed messages
+  /// When the next tick is due (flush deadlines and long-poll deadlines share one timer).
+  std::optional<std::chrono::steady_clock::time_point> timer_at;
 
   /// Advances and returns the offset consumers may read up to: everything written under
   /// ASYNC_FLUSH, everything fsynced under SYNC_FLUSH.
@@ -125,12 +205,19 @@ struct partition_state {
   static inline const char* name = "holdfast.partition";
 };
 
+/// What the partition takes over when it is spawned (CAF copies spawn arguments, so the
+/// move-only parts travel in a shared box).
+struct partition_parts {
+  std::unique_ptr<message_store> store;
+  std::unique_ptr<offset_store> offsets;
+};
+
 partition_actor::behavior_type partition(partition_actor::stateful_pointer<partition_state> self,
-                                         std::shared_ptr<std::unique_ptr<message_store>> store,
+                                         std::shared_ptr<partition_parts> parts,
                                          flush_service_actor flusher, partition_options opts);
 
-/// Spawns a partition over an opened store. The store moves into the actor.
-partition_actor spawn_partition(caf::actor_system& sys, std::unique_ptr<message_store> store,
+/// Spawns a partition over an opened store and offset store, which move into the actor.
+partition_actor spawn_partition(caf::actor_system& sys, partition_parts parts,
                                 flush_service_actor flusher, partition_options opts);
 
 } // namespace holdfast

@@ -16,7 +16,22 @@ struct producer_options {
   std::chrono::milliseconds send_timeout{3000}; ///< sendMsgTimeout: total budget, all retries
   int retry_times = 2;                          ///< retryTimesWhenSendFailed
   size_t batch_max_bytes = 256 * 1024;          ///< batchMaxBytes
+  /// "host:port" of the broker to reconnect to when the connection breaks; empty for an
+  /// in-process broker (the handle given at spawn is used as it is).
+  std::string broker_address;
+  std::string client_id = "producer";
 };
+
+/// A send with its own retry count (the async API uses retryTimesWhenSendAsyncFailed).
+struct send_req {
+  message msg;
+  int32_t retries = 2;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, send_req& x) {
+  return f(caf::meta::type_name("holdfast::send_req"), x.msg, x.retries);
+}
 
 /// The producer actor: applications (or their actors) `request` a send of a `message` and get
 /// its `send_result`, or an error once the retries are used up.
@@ -33,23 +48,31 @@ struct producer_options {
 /// retry_times more times while the send_timeout budget lasts; a refusal of the message itself
 /// (invalid_message) is not. A send_status other than SEND_OK is an answer, not a failure: it is
 /// returned as is (the seed: the application decides how to compensate).
+///
+/// Connection: the broker handle is monitored. When it goes down and broker_address is set,
+/// the actor reconnects through the middleman (every 200 ms) while sends wait; a send whose
+/// budget runs out meanwhile fails with a timeout. `status_atom` returns the broker's hello.
 using producer_actor = caf::typed_actor<caf::replies_to<message>::with<send_result>,
-                                        caf::reacts_to<drain_atom>>;
+                                        caf::replies_to<send_req>::with<send_result>,
+                                        caf::replies_to<status_atom>::with<hello_reply>,
+                                        caf::reacts_to<drain_atom>, caf::reacts_to<tick_atom>>;
 
 struct producer_state {
-  // Not an aggregate: C++20 parenthesized aggregate init would make CAF try to build the
-  // state from the actor pointer.
   producer_state() = default;
   struct pending {
     message msg;
     caf::typed_response_promise<send_result> rp;
     int attempts = 0;
+    int max_retries = 2;
     std::chrono::steady_clock::time_point deadline;
   };
   partition_actor broker;
   producer_options opts;
+  hello_reply hello;
   std::vector<pending> queue;
   bool drain_posted = false;
+  bool connecting = false;
+  bool tick_posted = false;
   std::string id_prefix;
   uint64_t id_counter = 0;
   uint64_t batches = 0; ///< append requests sent, for benchmarks
@@ -59,7 +82,10 @@ struct producer_state {
 producer_actor::behavior_type producer(producer_actor::stateful_pointer<producer_state> self,
                                        partition_actor broker, producer_options opts);
 
-/// A process-unique prefix for message ids: host-independent, time and pid based.
+/// A process-unique prefix for message ids: time, pid and randomness.
 [[nodiscard]] std::string make_msg_id_prefix();
+
+/// Splits "host:port"; false when it is not of that form.
+[[nodiscard]] bool parse_address(const std::string& addr, std::string& host, uint16_t& port);
 
 } // namespace holdfast

@@ -2,6 +2,7 @@
 
 #include "actors/flush_service.hpp"
 #include "actors/partition.hpp"
+#include "actors/producer.hpp"
 #include "actors/protocol.hpp"
 
 #include <caf/all.hpp>
@@ -22,10 +23,16 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<flush_req>("holdfast::flush_req");
   cfg.add_message_type<flush_ack>("holdfast::flush_ack");
   cfg.add_message_type<append_req>("holdfast::append_req");
+  cfg.add_message_type<send_req>("holdfast::send_req");
   cfg.add_message_type<append_reply>("holdfast::append_reply");
   cfg.add_message_type<pull_req>("holdfast::pull_req");
   cfg.add_message_type<pull_reply>("holdfast::pull_reply");
   cfg.add_message_type<partition_status>("holdfast::partition_status");
+  cfg.add_message_type<hello_req>("holdfast::hello_req");
+  cfg.add_message_type<hello_reply>("holdfast::hello_reply");
+  cfg.add_message_type<commit_offset_req>("holdfast::commit_offset_req");
+  cfg.add_message_type<fetch_offset_req>("holdfast::fetch_offset_req");
+  cfg.add_message_type<fetch_offset_reply>("holdfast::fetch_offset_reply");
   cfg.add_error_category(caf::atom("holdfast"), [](uint8_t code, caf::atom_value, const caf::message& ctx) {
     std::string out{to_string(static_cast<broker_errc>(code))};
     if (ctx.match_elements<std::string>())

@@ -1,4 +1,4 @@
-#include "tools/bench.hpp"
+#include "tools/commands.hpp"
 
 #include "actors/broker.hpp"
 #include "actors/type_registry.hpp"

@@ -1,6 +1,6 @@
-// holdfast: the command-line tool. Sub-commands: bench (more arrive with issue #3).
+// holdfast: the command-line tool.
 
-#include "tools/bench.hpp"
+#include "tools/commands.hpp"
 
 #include <cstdio>
 #include <string>
@@ -11,7 +11,11 @@ namespace {
 constexpr const char* usage = R"(usage: holdfast <command> [options]
 
 commands:
-  bench     measure send throughput and latency (see `holdfast bench --help`)
+  produce   send messages to a broker (`holdfast produce --help`)
+  consume   consume a topic with a consumer group
+  verify    check a topic against an --acked file of `produce`
+  status    show a broker's role, offsets and topics
+  bench     measure send throughput and latency
 )";
 
 } // namespace
@@ -23,8 +27,17 @@ int main(int argc, char** argv) {
   }
   std::string cmd = argv[1];
   std::vector<std::string> args(argv + 2, argv + argc);
+  using namespace holdfast::tools;
   if (cmd == "bench")
-    return holdfast::tools::run_bench(args);
+    return run_bench(args);
+  if (cmd == "produce")
+    return run_produce(args);
+  if (cmd == "consume")
+    return run_consume(args);
+  if (cmd == "verify")
+    return run_verify(args);
+  if (cmd == "status")
+    return run_status(args);
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     std::fputs(usage, stdout);
     return 0;

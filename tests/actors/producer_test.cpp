@@ -34,6 +34,15 @@ partition_actor::behavior_type flaky(partition_actor::stateful_pointer<flaky_sta
   self->state.failures_left = failures;
   self->state.seen_ids = seen;
   return {
+    [self](hello_req& req) -> caf::result<hello_reply> {
+      return self->delegate(self->state.real, std::move(req));
+    },
+    [self](commit_offset_req& req) -> caf::result<bool> {
+      return self->delegate(self->state.real, std::move(req));
+    },
+    [self](fetch_offset_req& req) -> caf::result<fetch_offset_reply> {
+      return self->delegate(self->state.real, std::move(req));
+    },
     [self](append_req& req) -> caf::result<append_reply> {
       ++*self->state.requests;
       for (auto& m : req.msgs)

@@ -1,0 +1,256 @@
+// Broker and clients as separate processes over the CAF middleman on 127.0.0.1.
+
+#include "process.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <random>
+#include <set>
+
+using namespace holdfast::e2e;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::vector<std::string> produce_args(const std::string& addr, const std::string& topic,
+                                      int count, int inflight, const std::string& mode,
+                                      const std::string& acked) {
+  return {bin("holdfast"), "produce", "--broker", addr, "--topic", topic,
+          "--count", std::to_string(count), "--inflight", std::to_string(inflight),
+          "--mode", mode, "--acked", acked, "--size", "200"};
+}
+
+std::string verify(const std::string& dir, const std::string& addr, const std::string& topic,
+                   const std::string& acked, int* code = nullptr) {
+  std::string out;
+  int c = run({bin("holdfast"), "verify", "--broker", addr, "--topic", topic, "--acked", acked},
+              dir, out);
+  if (code)
+    *code = c;
+  return last_line(out);
+}
+
+size_t count_lines(const std::string& s, const std::string& needle) {
+  size_t n = 0;
+  for (size_t pos = 0; (pos = s.find(needle, pos)) != std::string::npos; pos += needle.size())
+    ++n;
+  return n;
+}
+
+} // namespace
+
+TEST_CASE("every send mode reaches a broker in another process", "[e2e]") {
+  temp_dir dir;
+  auto flush = GENERATE(std::string("ASYNC_FLUSH"), std::string("SYNC_FLUSH"));
+  broker_process broker(dir.path(), dir.path() + "/store", free_port(),
+                        {"flushDiskType=\"" + flush + "\""});
+  auto acked = dir.path() + "/acked";
+  std::string out;
+  for (auto mode : {"sync", "async", "oneway"}) {
+    INFO("mode " << mode);
+    REQUIRE(run(produce_args(broker.address(), "modes", 300, 8, mode, acked), dir.path(), out)
+            == 0);
+  }
+  auto acked_text = slurp(acked);
+  CHECK(count_lines(acked_text, " SEND_OK ") == 600); // sync + async; oneway has no answers
+  int code = 0;
+  CHECK(verify(dir.path(), broker.address(), "modes", acked, &code)
+        == "missing=0 duplicated=0 unacknowledged=300"); // the 300 oneway messages
+  CHECK(code == 0);
+  CHECK(broker.stop() == 0);
+  CHECK(broker.proc().err().find("client connected") != std::string::npos);
+  CHECK(broker.proc().err().find("client disconnected") != std::string::npos);
+}
+
+TEST_CASE("sends in flight while the broker restarts are retried and nothing acked is lost",
+          "[e2e]") {
+  temp_dir dir;
+  auto port = free_port();
+  auto store = dir.path() + "/store";
+  std::vector<std::string> sets{"flushDiskType=\"SYNC_FLUSH\""};
+  auto broker = std::make_unique<broker_process>(dir.path(), store, port, sets);
+  auto acked = dir.path() + "/acked";
+  child producer(produce_args(broker->address(), "restart", 4000, 4, "sync", acked),
+                 dir.path() + "/p.out", dir.path() + "/p.err");
+  std::this_thread::sleep_for(300ms);
+  broker->crash();
+  std::this_thread::sleep_for(200ms);
+  broker = std::make_unique<broker_process>(dir.path(), store, port, sets);
+  REQUIRE(producer.wait(2min) == 0);
+  auto acked_text = slurp(acked);
+  INFO(producer.out() << producer.err());
+  // Every send got an answer, most of them SEND_OK: the retries reached the new broker.
+  CHECK(count_lines(acked_text, "\n") == 4000);
+  CHECK(count_lines(acked_text, " SEND_OK ") > 2000);
+  int code = 0;
+  auto line = verify(dir.path(), broker->address(), "restart", acked, &code);
+  CHECK(line.rfind("missing=0 ", 0) == 0);
+  CHECK(code == 0);
+}
+
+TEST_CASE("a long poll returns as soon as a message is stored", "[e2e]") {
+  temp_dir dir;
+  broker_process broker(dir.path(), dir.path() + "/store", free_port());
+  child consumer({bin("holdfast"), "consume", "--broker", broker.address(), "--topic", "lp",
+                  "--from-beginning", "--max", "1", "--idle-exit-ms", "20000"},
+                 dir.path() + "/c.out", dir.path() + "/c.err");
+  std::this_thread::sleep_for(1500ms); // the consumer is parked in a long poll by now
+  std::string out;
+  auto t0 = std::chrono::steady_clock::now();
+  REQUIRE(run(produce_args(broker.address(), "lp", 1, 1, "sync", dir.path() + "/a"), dir.path(),
+              out)
+          == 0);
+  REQUIRE(consumer.wait(10s) == 0);
+  CHECK(std::chrono::steady_clock::now() - t0 < 5s);
+  CHECK(count_lines(consumer.out(), "\n") == 1);
+}
+
+TEST_CASE("consumer group offsets are committed after processing and survive a restart",
+          "[e2e]") {
+  temp_dir dir;
+  auto port = free_port();
+  auto store = dir.path() + "/store";
+  auto broker = std::make_unique<broker_process>(dir.path(), store, port);
+  std::string out;
+  REQUIRE(run(produce_args(broker->address(), "grp", 40, 4, "sync", dir.path() + "/a"),
+              dir.path(), out)
+          == 0);
+  auto consume = [&](int max) {
+    std::string o;
+    REQUIRE(run({bin("holdfast"), "consume", "--broker", broker->address(), "--topic", "grp",
+                 "--group", "g1", "--from-beginning", "--max", std::to_string(max),
+                 "--idle-exit-ms", "3000"},
+                dir.path(), o)
+            == 0);
+    std::set<std::string> ids;
+    std::istringstream in(o);
+    for (std::string id; std::getline(in, id);)
+      ids.insert(id);
+    return ids;
+  };
+  auto first = consume(15);
+  CHECK(first.size() == 15);
+  REQUIRE(broker->stop() == 0);
+  broker = std::make_unique<broker_process>(dir.path(), store, port);
+  auto rest = consume(100); // exits after 3 s idle
+  CHECK(rest.size() == 25);
+  for (auto& id : rest)
+    CHECK(first.count(id) == 0);
+}
+
+TEST_CASE("garbage and truncated bytes on the broker port do not disturb other clients",
+          "[e2e][hostile]") {
+  temp_dir dir;
+  auto port = free_port();
+  broker_process broker(dir.path(), dir.path() + "/store", port);
+  std::mt19937 rng(7);
+  for (int i = 0; i < 20; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+    std::string junk(static_cast<size_t>(1 + rng() % 4096), '\0');
+    for (auto& c : junk)
+      c = static_cast<char>(rng());
+    if (i % 4 == 0)
+      junk = std::string("\x00\x00\x00\x10", 4); // a header announcing more than comes
+    (void) !::write(fd, junk.data(), junk.size());
+    ::close(fd);
+  }
+  std::string out;
+  auto acked = dir.path() + "/acked";
+  REQUIRE(run(produce_args(broker.address(), "after-junk", 200, 4, "async", acked), dir.path(),
+              out)
+          == 0);
+  CHECK(verify(dir.path(), broker.address(), "after-junk", acked)
+        == "missing=0 duplicated=0 unacknowledged=0");
+  CHECK(broker.proc().running());
+}
+
+TEST_CASE("invalid topics, oversized messages and bad group names get clear errors",
+          "[e2e][hostile]") {
+  temp_dir dir;
+  broker_process broker(dir.path(), dir.path() + "/store", free_port(), {"maxMessageSize=1024"});
+  std::string out, err;
+  for (const std::string& topic : std::vector<std::string>{"../x", "a/b", std::string(300, 'a'), "sp ace"}) {
+    auto acked = dir.path() + "/bad-topic";
+    std::filesystem::remove(acked);
+    REQUIRE(run(produce_args(broker.address(), topic, 1, 1, "sync", acked), dir.path(), out)
+            == 0);
+    auto line = slurp(acked);
+    CHECK(line.find(" ERROR invalid_message: topic name must match") != std::string::npos);
+  }
+  auto acked = dir.path() + "/too-big";
+  REQUIRE(run({bin("holdfast"), "produce", "--broker", broker.address(), "--topic", "big",
+               "--count", "1", "--size", "2048", "--acked", acked},
+              dir.path(), out)
+          == 0);
+  CHECK(slurp(acked).find("maxMessageSize") != std::string::npos);
+  CHECK(run({bin("holdfast"), "consume", "--broker", broker.address(), "--topic", "t",
+             "--group", "a/b", "--max", "1"},
+            dir.path(), out, &err)
+        == 1);
+  CHECK(err.find("consumer group name must match") != std::string::npos);
+  CHECK(broker.proc().running());
+}
+
+TEST_CASE("a client killed in the middle of its sends leaves the broker serving others",
+          "[e2e][hostile]") {
+  temp_dir dir;
+  broker_process broker(dir.path(), dir.path() + "/store", free_port(),
+                        {"flushDiskType=\"SYNC_FLUSH\""});
+  child doomed(produce_args(broker.address(), "doomed", 100000, 32, "async", dir.path() + "/d"),
+               dir.path() + "/d.out", dir.path() + "/d.err");
+  std::this_thread::sleep_for(500ms);
+  doomed.signal(SIGKILL);
+  doomed.wait();
+  std::string out;
+  auto acked = dir.path() + "/acked";
+  REQUIRE(run(produce_args(broker.address(), "survivor", 500, 8, "async", acked), dir.path(),
+              out)
+          == 0);
+  CHECK(verify(dir.path(), broker.address(), "survivor", acked)
+        == "missing=0 duplicated=0 unacknowledged=0");
+  // What the killed client was acknowledged is there too.
+  int code = 0;
+  verify(dir.path(), broker.address(), "doomed", dir.path() + "/d", &code);
+  CHECK(code == 0);
+}
+
+TEST_CASE("no SEND_OK message is lost across 20 kill -9 of a SYNC_FLUSH broker", "[crash][e2e]") {
+  temp_dir dir;
+  auto port = free_port();
+  auto store = dir.path() + "/store";
+  std::vector<std::string> sets{"flushDiskType=\"SYNC_FLUSH\""};
+  std::mt19937 rng(2026);
+  for (int cycle = 0; cycle < 20; ++cycle) {
+    INFO("cycle " << cycle);
+    auto topic = "crash" + std::to_string(cycle);
+    std::vector<std::string> ackeds;
+    {
+      auto broker = std::make_unique<broker_process>(dir.path(), store, port, sets);
+      std::vector<std::unique_ptr<child>> producers;
+      for (int p = 0; p < 2; ++p) {
+        ackeds.push_back(dir.path() + "/acked-" + std::to_string(cycle) + "-" + std::to_string(p));
+        producers.push_back(std::make_unique<child>(
+          produce_args(broker->address(), topic, 1500, 16, "async", ackeds.back()),
+          ackeds.back() + ".out", ackeds.back() + ".err"));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100 + rng() % 500));
+      broker->crash();
+      broker = std::make_unique<broker_process>(dir.path(), store, port, sets);
+      for (auto& p : producers)
+        REQUIRE(p->wait(2min) == 0);
+      for (auto& a : ackeds) {
+        int code = 0;
+        auto line = verify(dir.path(), broker->address(), topic, a, &code);
+        INFO(line);
+        CHECK(line.rfind("missing=0 ", 0) == 0);
+        CHECK(code == 0);
+      }
+      broker->crash(); // the next cycle starts from a crash as well
+    }
+  }
+}

@@ -1,0 +1,215 @@
+#pragma once
+
+// Multi-process test support: start the real binaries on 127.0.0.1, find free ports, stop
+// processes by PID. Nothing here leaves loopback.
+
+#include <arpa/inet.h>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <fcntl.h>
+#include <filesystem>
+#include <fstream>
+#include <netinet/in.h>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+namespace holdfast::e2e {
+
+inline std::string bin(const std::string& name) {
+  return std::string(HOLDFAST_BIN_DIR) + "/" + name;
+}
+
+inline std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+/// A port nobody listens on right now (bind to 0, read it, close).
+inline uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  socklen_t len = sizeof(a);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+/// A child process with stdout and stderr in files. Killed (SIGKILL) on destruction if still
+/// running, so a failing test leaves nothing behind.
+class child {
+public:
+  child(std::vector<std::string> argv, const std::string& out, const std::string& err)
+    : out_(out), err_(err) {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      ::dup2(o, 1);
+      ::dup2(e, 2);
+      std::vector<char*> args;
+      for (auto& a : argv)
+        args.push_back(a.data());
+      args.push_back(nullptr);
+      ::execv(args[0], args.data());
+      ::_exit(127);
+    }
+    if (pid_ < 0)
+      throw std::runtime_error("fork failed");
+  }
+  child(const child&) = delete;
+  child& operator=(const child&) = delete;
+  ~child() {
+    if (running())
+      signal(SIGKILL);
+    wait();
+  }
+
+  bool running() {
+    if (done_)
+      return false;
+    int status = 0;
+    auto r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      done_ = true;
+      code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      return false;
+    }
+    return true;
+  }
+
+  void signal(int sig) {
+    if (!done_)
+      ::kill(pid_, sig);
+  }
+
+  /// Waits for the exit and returns the exit code (128 + signal when killed), or -1 when
+  /// `timeout` passed first.
+  int wait(std::chrono::milliseconds timeout = std::chrono::minutes(5)) {
+    auto until = std::chrono::steady_clock::now() + timeout;
+    while (running()) {
+      if (std::chrono::steady_clock::now() >= until)
+        return -1;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return code_;
+  }
+
+  std::string out() const {
+    return slurp(out_);
+  }
+  std::string err() const {
+    return slurp(err_);
+  }
+  pid_t pid() const {
+    return pid_;
+  }
+
+private:
+  pid_t pid_ = -1;
+  bool done_ = false;
+  int code_ = -1;
+  std::string out_, err_;
+};
+
+/// Runs a command to completion; returns its exit code and fills `out`.
+inline int run(std::vector<std::string> argv, const std::string& dir, std::string& out,
+               std::string* err = nullptr,
+               std::chrono::milliseconds timeout = std::chrono::minutes(3)) {
+  static int n = 0;
+  auto base = dir + "/run" + std::to_string(++n);
+  child c(std::move(argv), base + ".out", base + ".err");
+  int code = c.wait(timeout);
+  out = c.out();
+  if (err)
+    *err = c.err();
+  return code;
+}
+
+/// A holdfast-broker process on 127.0.0.1:port with its store in `store`.
+class broker_process {
+public:
+  broker_process(const std::string& dir, const std::string& store, uint16_t port,
+                 std::vector<std::string> sets = {})
+    : port_(port) {
+    static int n = 0;
+    std::vector<std::string> argv{bin("holdfast-broker"),
+                                  "--set", "listenPort=" + std::to_string(port),
+                                  "--set", "storePathRootDir=\"" + store + "\""};
+    for (auto& s : sets) {
+      argv.push_back("--set");
+      argv.push_back(s);
+    }
+    auto base = dir + "/broker" + std::to_string(++n);
+    proc_ = std::make_unique<child>(argv, base + ".out", base + ".err");
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (proc_->out().find("listening on") == std::string::npos) {
+      if (!proc_->running() || std::chrono::steady_clock::now() > until)
+        throw std::runtime_error("broker did not start: " + proc_->err());
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+
+  std::string address() const {
+    return "127.0.0.1:" + std::to_string(port_);
+  }
+  child& proc() {
+    return *proc_;
+  }
+  /// SIGTERM and wait: a clean stop.
+  int stop() {
+    proc_->signal(SIGTERM);
+    return proc_->wait(std::chrono::seconds(30));
+  }
+  /// SIGKILL: a crash.
+  void crash() {
+    proc_->signal(SIGKILL);
+    proc_->wait(std::chrono::seconds(30));
+  }
+
+private:
+  uint16_t port_;
+  std::unique_ptr<child> proc_;
+};
+
+/// A fresh directory under /tmp, removed afterwards.
+class temp_dir {
+public:
+  temp_dir() {
+    char tmpl[] = "/tmp/holdfast-e2e.XXXXXX";
+    path_ = ::mkdtemp(tmpl);
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const {
+    return path_;
+  }
+
+private:
+  std::string path_;
+};
+
+/// The last line of `holdfast verify`'s output.
+inline std::string last_line(const std::string& s) {
+  auto t = s;
+  while (!t.empty() && t.back() == '\n')
+    t.pop_back();
+  auto pos = t.rfind('\n');
+  return pos == std::string::npos ? t : t.substr(pos + 1);
+}
+
+} // namespace holdfast::e2e
