@@ -1,11 +1,13 @@
 #include "tools/commands.hpp"
 
 #include "actors/broker.hpp"
+#include "actors/producer.hpp"
 #include "actors/type_registry.hpp"
 #include "config/loader.hpp"
 #include "runtime/log.hpp"
 
 #include <caf/all.hpp>
+#include <caf/io/all.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -22,12 +24,16 @@ namespace {
 
 constexpr const char* usage = R"(usage: holdfast bench --embedded [--flush ASYNC_FLUSH|SYNC_FLUSH] [--inflight K]
                       [--size BYTES] [--seconds S] [--dir DIR] [--json]
+       holdfast bench --broker HOST:PORT [--inflight K] [--size BYTES] [--seconds S] [--json]
 
-Runs the broker embedded in this process on a real directory and keeps K sends in flight,
+--embedded runs the broker in this process on a real directory and keeps K sends in flight,
 one message per append request, for S seconds per configuration. Without a flag the sweep is
 both flush modes x {1, 64} in flight x 1024 bytes x 3 s; a flag narrows the sweep to its value.
 --dir picks where the store goes (default: a fresh directory under the current one, removed
-afterwards). --json adds one JSON object per configuration.
+afterwards).
+--broker measures a running broker over the middleman through the producer actor (which
+batches the sends waiting together), in the broker's own flush mode, topic "bench".
+--json adds one JSON object per configuration.
 )";
 
 using clock_type = std::chrono::steady_clock;
@@ -53,6 +59,8 @@ struct bench_sink {
 };
 
 struct driver_state {
+  /// When set, sends go through this producer actor (network bench) instead of the partition.
+  producer_actor prod;
   // Not an aggregate: C++20 parenthesized aggregate init would make CAF try to build the
   // state from the actor pointer.
   driver_state() = default;
@@ -83,6 +91,20 @@ void issue(driver_ptr self) {
       st.sink->done.set_value();
     }
   };
+  if (self->state.prod) {
+    self->request(self->state.prod, caf::infinite, self->state.msg)
+      .then(
+        [self, next](send_result& r) {
+          if (r.status != send_status::send_ok)
+            ++self->state.sink->not_ok;
+          next();
+        },
+        [self, next](caf::error&) {
+          ++self->state.sink->errors;
+          next();
+        });
+    return;
+  }
   self->request(self->state.part, caf::infinite, std::move(req))
     .then(
       [self, next](append_reply& r) {
@@ -96,10 +118,11 @@ void issue(driver_ptr self) {
       });
 }
 
-caf::behavior driver(driver_ptr self, partition_actor part, size_t size, int inflight,
-                     clock_type::duration run_for, bench_sink* sink) {
+caf::behavior driver(driver_ptr self, partition_actor part, producer_actor prod, size_t size,
+                     int inflight, clock_type::duration run_for, bench_sink* sink) {
   auto& st = self->state;
   st.part = std::move(part);
+  st.prod = std::move(prod);
   st.msg.topic = "bench";
   st.msg.body.assign(size, 'x');
   st.sink = sink;
@@ -141,7 +164,7 @@ bench_result run_one(caf::actor_system& sys, const std::string& dir, const std::
   auto t0 = clock_type::now();
   auto run_for = std::chrono::duration_cast<clock_type::duration>(
     std::chrono::duration<double>(seconds));
-  sys.spawn(driver, b->partition, size, inflight, run_for, &sink);
+  sys.spawn(driver, b->partition, producer_actor{}, size, inflight, run_for, &sink);
   fut.wait();
   auto elapsed = std::chrono::duration<double>(clock_type::now() - t0).count();
   partition_status after;
@@ -157,6 +180,36 @@ bench_result run_one(caf::actor_system& sys, const std::string& dir, const std::
   return res;
 }
 
+bench_result run_remote(caf::actor_system& sys, partition_actor broker, int inflight, size_t size,
+                        double seconds) {
+  caf::scoped_actor self{sys};
+  partition_status before, after;
+  self->request(broker, caf::duration{std::chrono::seconds(10)}, status_atom::value)
+    .receive([&](partition_status& s) { before = s; }, [](caf::error&) {});
+  bench_result res{before.flush_disk_type, inflight, size};
+  producer_options opts;
+  opts.send_timeout = std::chrono::seconds(30);
+  auto prod = sys.spawn(producer, broker, opts);
+  bench_sink sink;
+  auto fut = sink.done.get_future();
+  auto t0 = clock_type::now();
+  auto run_for = std::chrono::duration_cast<clock_type::duration>(
+    std::chrono::duration<double>(seconds));
+  sys.spawn(driver, broker, prod, size, inflight, run_for, &sink);
+  fut.wait();
+  auto elapsed = std::chrono::duration<double>(clock_type::now() - t0).count();
+  self->request(broker, caf::duration{std::chrono::seconds(10)}, status_atom::value)
+    .receive([&](partition_status& s) { after = s; }, [](caf::error&) {});
+  self->send_exit(prod, caf::exit_reason::user_shutdown);
+  res.msgs_per_s = static_cast<double>(sink.latencies_ms.size()) / elapsed;
+  res.p50_ms = percentile(sink.latencies_ms, 0.50);
+  res.p99_ms = percentile(sink.latencies_ms, 0.99);
+  res.fsyncs = after.fsyncs - before.fsyncs;
+  res.errors = sink.errors;
+  res.statuses_not_ok = sink.not_ok;
+  return res;
+}
+
 } // namespace
 
 int run_bench(const std::vector<std::string>& args) {
@@ -166,6 +219,7 @@ int run_bench(const std::vector<std::string>& args) {
   double seconds = 3;
   bool json = false;
   bool embedded = false;
+  std::string broker_addr;
   std::string dir;
   for (size_t i = 0; i < args.size(); ++i) {
     auto& a = args[i];
@@ -179,6 +233,8 @@ int run_bench(const std::vector<std::string>& args) {
     try {
       if (a == "--embedded")
         embedded = true;
+      else if (a == "--broker")
+        broker_addr = value();
       else if (a == "--flush") {
         auto m = value();
         if (m != "ASYNC_FLUSH" && m != "SYNC_FLUSH") {
@@ -208,8 +264,8 @@ int run_bench(const std::vector<std::string>& args) {
       return 2;
     }
   }
-  if (!embedded) {
-    std::fprintf(stderr, "holdfast bench: only --embedded exists so far\n%s", usage);
+  if (embedded == !broker_addr.empty()) {
+    std::fprintf(stderr, "holdfast bench: give exactly one of --embedded and --broker\n%s", usage);
     return 2;
   }
   for (auto k : inflights)
@@ -226,33 +282,56 @@ int run_bench(const std::vector<std::string>& args) {
     std::fprintf(stderr, "holdfast bench: --seconds must be in (0, 3600]\n");
     return 2;
   }
-  bool own_dir = dir.empty();
-  if (own_dir) {
-    char tmpl[] = "holdfast-bench.XXXXXX";
-    if (::mkdtemp(tmpl) == nullptr) {
-      std::perror("holdfast bench: mkdtemp");
-      return 1;
-    }
-    dir = std::filesystem::absolute(tmpl).string();
-  }
   set_log_level(log_level::warning);
   caf::actor_system_config cfg;
   register_types(cfg);
+  if (!broker_addr.empty())
+    cfg.load<caf::io::middleman>();
   caf::actor_system sys{cfg};
   std::vector<bench_result> results;
+  auto print_row = [&](const bench_result& r) {
+    std::printf("%-12s %8d %8zu %12.0f %9.3f %9.3f %8llu %7llu\n", r.mode.c_str(), r.inflight,
+                r.size, r.msgs_per_s, r.p50_ms, r.p99_ms,
+                static_cast<unsigned long long>(r.fsyncs),
+                static_cast<unsigned long long>(r.errors + r.statuses_not_ok));
+    std::fflush(stdout);
+    results.push_back(r);
+  };
   std::printf("%-12s %8s %8s %12s %9s %9s %8s %7s\n", "mode", "inflight", "size", "msgs/s",
               "p50_ms", "p99_ms", "fsyncs", "errors");
-  for (auto& m : modes)
+  if (!broker_addr.empty()) {
+    std::string host;
+    uint16_t port = 0;
+    if (!parse_address(broker_addr, host, port)) {
+      std::fprintf(stderr, "holdfast bench: --broker takes HOST:PORT\n");
+      return 2;
+    }
+    auto broker = sys.middleman().remote_actor<partition_actor>(host, port);
+    if (!broker) {
+      std::fprintf(stderr, "holdfast bench: cannot connect to %s: %s\n", broker_addr.c_str(),
+                   sys.render(broker.error()).c_str());
+      return 1;
+    }
     for (auto k : inflights)
-      for (auto s : sizes) {
-        auto r = run_one(sys, dir + "/store", m, k, s, seconds);
-        std::printf("%-12s %8d %8zu %12.0f %9.3f %9.3f %8llu %7llu\n", r.mode.c_str(),
-                    r.inflight, r.size, r.msgs_per_s, r.p50_ms, r.p99_ms,
-                    static_cast<unsigned long long>(r.fsyncs),
-                    static_cast<unsigned long long>(r.errors + r.statuses_not_ok));
-        std::fflush(stdout);
-        results.push_back(r);
+      for (auto s : sizes)
+        print_row(run_remote(sys, *broker, k, s, seconds));
+  } else {
+    bool own_dir = dir.empty();
+    if (own_dir) {
+      char tmpl[] = "holdfast-bench.XXXXXX";
+      if (::mkdtemp(tmpl) == nullptr) {
+        std::perror("holdfast bench: mkdtemp");
+        return 1;
       }
+      dir = std::filesystem::absolute(tmpl).string();
+    }
+    for (auto& m : modes)
+      for (auto k : inflights)
+        for (auto s : sizes)
+          print_row(run_one(sys, dir + "/store", m, k, s, seconds));
+    if (own_dir)
+      std::filesystem::remove_all(dir);
+  }
   if (json)
     for (auto& r : results)
       std::printf("{\"mode\":\"%s\",\"inflight\":%d,\"size\":%zu,\"msgs_per_s\":%.0f,"
@@ -260,8 +339,6 @@ int run_bench(const std::vector<std::string>& args) {
                   r.mode.c_str(), r.inflight, r.size, r.msgs_per_s, r.p50_ms, r.p99_ms,
                   static_cast<unsigned long long>(r.fsyncs),
                   static_cast<unsigned long long>(r.errors + r.statuses_not_ok));
-  if (own_dir)
-    std::filesystem::remove_all(dir);
   return 0;
 }
 
