@@ -254,3 +254,17 @@ TEST_CASE("no SEND_OK message is lost across 20 kill -9 of a SYNC_FLUSH broker",
     }
   }
 }
+
+TEST_CASE("the example programs work against a broker process", "[e2e]") {
+  temp_dir dir;
+  broker_process broker(dir.path(), dir.path() + "/store", free_port());
+  std::string out;
+  for (auto ex : {"sync_producer", "async_producer", "oneway_producer", "asio_producer",
+                  "actor_producer_app"}) {
+    INFO(ex);
+    CHECK(run({bin(ex), broker.address(), "examples"}, dir.path(), out) == 0);
+  }
+  REQUIRE(run({bin("consumer"), broker.address(), "examples", "g"}, dir.path(), out) == 0);
+  // 5 sync + 5 async + 5 oneway + 5 asio + 12 from the actor application.
+  CHECK(out.find("consumed 32 messages") != std::string::npos);
+}
