@@ -118,6 +118,8 @@ task<void> send(self_ptr self, append_req req, caf::typed_response_promise<appen
   }
   append_reply reply;
   uint64_t end = 0;
+  ++st.append_requests;
+  st.messages += req.msgs.size();
   if (auto e = st.store->append(req.msgs, now_ms(), reply.results, end); e != errc::ok) {
     rp.deliver(make_error(broker_errc::storage_failure,
                           std::string("append failed: ") + std::string(to_string(e))));
@@ -257,6 +259,8 @@ partition_actor::behavior_type partition(self_ptr self, std::shared_ptr<partitio
       s.flushed = st.store->log()->flushed_offset();
       s.confirmed = st.refresh_confirmed();
       s.fsyncs = st.store->log()->sync_count();
+      s.append_requests = st.append_requests;
+      s.messages = st.messages;
       s.topics = st.store->topics();
       return s;
     },
@@ -271,9 +275,14 @@ partition_actor::behavior_type partition(self_ptr self, std::shared_ptr<partitio
         return false;
       }
       auto e = st.store->close();
-      if (e != errc::ok)
+      if (e != errc::ok) {
         log_error("partition: clean shutdown failed: {}", to_string(e));
-      return e == errc::ok;
+        st.flushed.fail();
+        return false;
+      }
+      // Everything is on disk now: sends still waiting for their flush get SEND_OK before exit.
+      st.flushed.notify(st.store->log()->flushed_offset());
+      return true;
     },
     [self](checkpoint_atom) {
       auto& st = self->state;

@@ -86,6 +86,8 @@ struct partition_status {
   uint64_t flushed = 0;   ///< commit-log offset fsynced
   uint64_t confirmed = 0; ///< readable by consumers: cannot be undone by a crash
   uint64_t fsyncs = 0;
+  uint64_t append_requests = 0; ///< batches received since start
+  uint64_t messages = 0;        ///< messages stored since start
   std::vector<topic_info> topics;
 };
 
@@ -131,7 +133,8 @@ typename Inspector::result_type inspect(Inspector& f, pull_reply& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, partition_status& x) {
   return f(caf::meta::type_name("holdfast::partition_status"), x.flush_disk_type,
-           x.broker_role, x.written, x.flushed, x.confirmed, x.fsyncs, x.topics);
+           x.broker_role, x.written, x.flushed, x.confirmed, x.fsyncs, x.append_requests,
+           x.messages, x.topics);
 }
 
 /// The broker partition: the single writer of the commit log.
@@ -186,6 +189,8 @@ struct partition_state {
   uint64_t confirmed = 0;
   caf::error failure; ///< set after a failed fsync: sticky until restart
   bool stopping = false;
+  uint64_t append_requests = 0;
+  uint64_t messages = 0;
   std::unique_ptr<offset_store> offsets; ///< consumer-group offsets
   offset_monitor flushed;     ///< sends waiting for their batch to be durable
   bool pumping = false;       ///< the flush pump coroutine is running

@@ -48,6 +48,7 @@ struct bench_result {
   uint64_t fsyncs = 0;
   uint64_t errors = 0;
   uint64_t statuses_not_ok = 0;
+  double msgs_per_batch = 1; ///< messages per append request the broker received
 };
 
 // Filled by the driver actor, read by run_one after `done` is set.
@@ -207,6 +208,9 @@ bench_result run_remote(caf::actor_system& sys, partition_actor broker, int infl
   res.fsyncs = after.fsyncs - before.fsyncs;
   res.errors = sink.errors;
   res.statuses_not_ok = sink.not_ok;
+  if (after.append_requests > before.append_requests)
+    res.msgs_per_batch = static_cast<double>(after.messages - before.messages)
+                         / static_cast<double>(after.append_requests - before.append_requests);
   return res;
 }
 
@@ -290,15 +294,15 @@ int run_bench(const std::vector<std::string>& args) {
   caf::actor_system sys{cfg};
   std::vector<bench_result> results;
   auto print_row = [&](const bench_result& r) {
-    std::printf("%-12s %8d %8zu %12.0f %9.3f %9.3f %8llu %7llu\n", r.mode.c_str(), r.inflight,
-                r.size, r.msgs_per_s, r.p50_ms, r.p99_ms,
+    std::printf("%-12s %8d %8zu %12.0f %9.3f %9.3f %8llu %7llu %6.1f\n", r.mode.c_str(),
+                r.inflight, r.size, r.msgs_per_s, r.p50_ms, r.p99_ms,
                 static_cast<unsigned long long>(r.fsyncs),
-                static_cast<unsigned long long>(r.errors + r.statuses_not_ok));
+                static_cast<unsigned long long>(r.errors + r.statuses_not_ok), r.msgs_per_batch);
     std::fflush(stdout);
     results.push_back(r);
   };
-  std::printf("%-12s %8s %8s %12s %9s %9s %8s %7s\n", "mode", "inflight", "size", "msgs/s",
-              "p50_ms", "p99_ms", "fsyncs", "errors");
+  std::printf("%-12s %8s %8s %12s %9s %9s %8s %7s %6s\n", "mode", "inflight", "size", "msgs/s",
+              "p50_ms", "p99_ms", "fsyncs", "errors", "batch");
   if (!broker_addr.empty()) {
     std::string host;
     uint16_t port = 0;
@@ -335,10 +339,11 @@ int run_bench(const std::vector<std::string>& args) {
   if (json)
     for (auto& r : results)
       std::printf("{\"mode\":\"%s\",\"inflight\":%d,\"size\":%zu,\"msgs_per_s\":%.0f,"
-                  "\"p50_ms\":%.4f,\"p99_ms\":%.4f,\"fsyncs\":%llu,\"errors\":%llu}\n",
+                  "\"p50_ms\":%.4f,\"p99_ms\":%.4f,\"fsyncs\":%llu,\"errors\":%llu,"
+                  "\"msgs_per_batch\":%.1f}\n",
                   r.mode.c_str(), r.inflight, r.size, r.msgs_per_s, r.p50_ms, r.p99_ms,
                   static_cast<unsigned long long>(r.fsyncs),
-                  static_cast<unsigned long long>(r.errors + r.statuses_not_ok));
+                  static_cast<unsigned long long>(r.errors + r.statuses_not_ok), r.msgs_per_batch);
   return 0;
 }
 

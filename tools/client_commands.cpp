@@ -403,12 +403,14 @@ int run_status(const std::vector<std::string>& args) {
   try {
     auto s = client::broker_status(broker, std::chrono::seconds(10));
     std::printf("broker     %s\nrole       %s\nflush      %s\nwritten    %llu\nflushed    %llu\n"
-                "confirmed  %llu\nfsyncs     %llu\n",
+                "confirmed  %llu\nfsyncs     %llu\nappends    %llu requests, %llu messages\n",
                 broker.c_str(), s.broker_role.c_str(), s.flush_disk_type.c_str(),
                 static_cast<unsigned long long>(s.written),
                 static_cast<unsigned long long>(s.flushed),
                 static_cast<unsigned long long>(s.confirmed),
-                static_cast<unsigned long long>(s.fsyncs));
+                static_cast<unsigned long long>(s.fsyncs),
+                static_cast<unsigned long long>(s.append_requests),
+                static_cast<unsigned long long>(s.messages));
     for (auto& t : s.topics) {
       std::printf("topic %s:", t.name.c_str());
       for (size_t q = 0; q < t.queue_ends.size(); ++q)
