@@ -71,6 +71,8 @@ void producer::start() {
     throw client_error("sendMsgTimeout must be positive");
   if (cfg_.retry_times_when_send_failed < 0 || cfg_.retry_times_when_send_async_failed < 0)
     throw client_error("retry counts must not be negative");
+  if (cfg_.linger_ms.count() < 0 || cfg_.batch_max_bytes == 0)
+    throw client_error("lingerMs must not be negative and batchMaxBytes must be positive");
   sys_cfg_ = make_config();
   sys_ = std::make_unique<caf::actor_system>(*sys_cfg_);
   broker_ = connect(*sys_, cfg_.broker);
@@ -78,6 +80,7 @@ void producer::start() {
   opts.send_timeout = cfg_.send_msg_timeout;
   opts.retry_times = cfg_.retry_times_when_send_failed;
   opts.batch_max_bytes = cfg_.batch_max_bytes;
+  opts.linger = cfg_.linger_ms;
   opts.broker_address = cfg_.broker;
   opts.client_id = cfg_.client_id;
   actor_ = sys_->spawn(holdfast::producer, broker_, opts);

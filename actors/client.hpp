@@ -61,6 +61,7 @@ struct producer_config {
   int retry_times_when_send_async_failed = 2;   ///< retryTimesWhenSendAsyncFailed
   bool retry_another_broker_when_not_store_ok = false; ///< single broker: kept for the API
   size_t batch_max_bytes = 256 * 1024;          ///< batchMaxBytes
+  std::chrono::milliseconds linger_ms{0};       ///< lingerMs (0: only what is already waiting)
   std::string client_id = "producer";
 };
 

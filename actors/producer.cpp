@@ -21,7 +21,10 @@ constexpr auto reconnect_interval = std::chrono::milliseconds(200);
 void post_drain(self_ptr self) {
   if (!self->state.drain_posted) {
     self->state.drain_posted = true;
-    self->send(self, drain_atom::value);
+    if (self->state.opts.linger.count() > 0)
+      self->delayed_send(self, self->state.opts.linger, drain_atom::value);
+    else
+      self->send(self, drain_atom::value);
   }
 }
 

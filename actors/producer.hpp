@@ -16,6 +16,9 @@ struct producer_options {
   std::chrono::milliseconds send_timeout{3000}; ///< sendMsgTimeout: total budget, all retries
   int retry_times = 2;                          ///< retryTimesWhenSendFailed
   size_t batch_max_bytes = 256 * 1024;          ///< batchMaxBytes
+  /// lingerMs: how long a send may wait for others to join its batch. 0 = only the sends
+  /// already waiting in the mailbox (no added latency).
+  std::chrono::milliseconds linger{0};
   /// "host:port" of the broker to reconnect to when the connection breaks; empty for an
   /// in-process broker (the handle given at spawn is used as it is).
   std::string broker_address;

@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <thread>
 
 using namespace holdfast;
 using namespace std::chrono_literals;
@@ -140,4 +141,22 @@ TEST_CASE("concurrent sends to the producer travel in batches", "[producer]") {
   CHECK(p.seen->size() == 200);
   // 200 sends queued at once travel in far fewer append requests (each still got its result).
   CHECK(*p.requests < 100);
+}
+
+TEST_CASE("with lingerMs a send waits for others to join its batch", "[producer]") {
+  test::broker_fixture f;
+  producer_options opts;
+  opts.linger = std::chrono::milliseconds(50);
+  flaky_producer p{f, 0, opts};
+  caf::scoped_actor self{f.sys};
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 3; ++i) {
+    self->send(p.prod, test::text_message("t", "", "m" + std::to_string(i)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  for (int i = 0; i < 3; ++i)
+    self->receive([](send_result& r) { CHECK(r.status == send_status::send_ok); },
+                  [](caf::error& e) { FAIL(caf::to_string(e)); });
+  CHECK(std::chrono::steady_clock::now() - t0 >= std::chrono::milliseconds(45));
+  CHECK(*p.requests == 1); // sent 5 ms apart, yet one append request
 }
