@@ -99,6 +99,45 @@ schema<broker_config> make_broker_schema() {
   s.add(integer_property("defaultTopicQueueNums", &c::default_topic_queue_nums, 4, 1, 1024, "",
                          "Number of queues given to a topic that is created automatically on "
                          "first send."));
+  // Replication (issue #4). Names and defaults are RocketMQ's HA settings.
+  s.add(string_property("haMasterAddress", &c::ha_master_address, "",
+                        "HOST:PORT of the master a SLAVE replicates from; required when "
+                        "brokerRole is SLAVE."));
+  s.add(duration_property("haSendHeartbeatInterval", &c::ha_send_heartbeat_interval, 5000, 10,
+                          600000,
+                          "A slave with nothing to fetch still reports its offset this often."));
+  s.add(duration_property("haHousekeepingInterval", &c::ha_housekeeping_interval, 20000, 100,
+                          3600000,
+                          "A slave silent for this long is dropped by the master."));
+  // At least a page so a batch always carries a record header; 64 MiB bounds one reply.
+  s.add(integer_property("haTransferBatchSize", &c::ha_transfer_batch_size, 32 * kib, 4 * kib,
+                         64 * mib, "bytes",
+                         "Most commit-log bytes the master sends a slave in one reply (a "
+                         "larger record still travels whole)."));
+  s.add(integer_property("haMaxGapNotInSync", &c::ha_max_gap_not_in_sync, 256 * mib, 1, tib,
+                         "bytes",
+                         "A slave further behind than this does not count as in sync: a "
+                         "SYNC_MASTER answers SLAVE_NOT_AVAILABLE."));
+  s.add(duration_property("slaveTimeout", &c::slave_timeout, 5000, 1, 600000,
+                          "How long a SYNC_MASTER waits for the slave's acknowledgement before "
+                          "answering FLUSH_SLAVE_TIMEOUT."));
+  s.add(string_property("haAuthToken", &c::ha_auth_token, "",
+                        "Shared secret a slave must present to receive the log or report an "
+                        "acknowledgement; empty means no check."));
+  s.add_check({{"brokerRole", "haMasterAddress"},
+               "A SLAVE needs `haMasterAddress` as HOST:PORT.",
+               [](const c& config) -> std::optional<std::string> {
+                 if (config.broker_role != broker_role::slave)
+                   return std::nullopt;
+                 const auto& a = config.ha_master_address;
+                 auto colon = a.rfind(':');
+                 bool ok = colon != std::string::npos && colon > 0 && colon + 1 < a.size()
+                           && a.find_first_not_of("0123456789", colon + 1) == std::string::npos
+                           && a.size() - colon - 1 <= 5;
+                 if (ok)
+                   return std::nullopt;
+                 return "brokerRole = SLAVE needs haMasterAddress as HOST:PORT (got '" + a + "')";
+               }});
   s.add_check({{"maxMessageSize", "mappedFileSizeCommitLog"},
                "`maxMessageSize` must not exceed `mappedFileSizeCommitLog`: a message never "
                "spans two commit log files.",

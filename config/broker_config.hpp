@@ -55,6 +55,13 @@ struct broker_config {
   std::uint64_t mapped_file_size_commit_log{};
   std::uint64_t max_message_size{};
   std::uint32_t default_topic_queue_nums{};
+  std::string ha_master_address{};
+  std::chrono::milliseconds ha_send_heartbeat_interval{};
+  std::chrono::milliseconds ha_housekeeping_interval{};
+  std::uint64_t ha_transfer_batch_size{};
+  std::uint64_t ha_max_gap_not_in_sync{};
+  std::chrono::milliseconds slave_timeout{};
+  std::string ha_auth_token{};
 
   friend bool operator==(const broker_config&, const broker_config&) = default;
 };

@@ -1,4 +1,5 @@
 #include "config/broker_config.hpp"
+#include "config/loader.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -55,7 +56,14 @@ TEST_CASE("the broker schema declares every key once and consistently", "[config
                                     "flushIntervalConsumeQueue",
                                     "mappedFileSizeCommitLog",
                                     "maxMessageSize",
-                                    "defaultTopicQueueNums"});
+                                    "defaultTopicQueueNums",
+                                    "haMasterAddress",
+                                    "haSendHeartbeatInterval",
+                                    "haHousekeepingInterval",
+                                    "haTransferBatchSize",
+                                    "haMaxGapNotInSync",
+                                    "slaveTimeout",
+                                    "haAuthToken"});
 }
 
 TEST_CASE("a default-constructed broker config holds the table's defaults", "[config]") {
@@ -84,6 +92,25 @@ TEST_CASE("the defaults are RocketMQ's documented values", "[config]") {
   CHECK(config.mapped_file_size_commit_log == 1024ull * 1024 * 1024);
   CHECK(config.max_message_size == 4ull * 1024 * 1024);
   CHECK(config.default_topic_queue_nums == 4);
+  CHECK(config.ha_master_address.empty());
+  CHECK(config.ha_send_heartbeat_interval == 5000ms);
+  CHECK(config.ha_housekeeping_interval == 20000ms);
+  CHECK(config.ha_transfer_batch_size == 32u * 1024);
+  CHECK(config.ha_max_gap_not_in_sync == 256ull * 1024 * 1024);
+  CHECK(config.slave_timeout == 5000ms);
+  CHECK(config.ha_auth_token.empty());
+}
+
+TEST_CASE("a SLAVE without a valid haMasterAddress is refused", "[config]") {
+  auto addr = GENERATE(std::string(""), std::string("host"), std::string(":1"),
+                       std::string("h:"), std::string("h:12x"));
+  auto r = parse_broker_config("brokerRole = \"SLAVE\"\nhaMasterAddress = \"" + addr + "\"\n",
+                               "broker.toml");
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0].message.find("haMasterAddress as HOST:PORT") != std::string::npos);
+  auto ok = parse_broker_config("brokerRole = \"SLAVE\"\nhaMasterAddress = \"127.0.0.1:10911\"\n",
+                                "broker.toml");
+  CHECK(ok.ok());
 }
 
 TEST_CASE("every key writes and reads back its own member only", "[config]") {

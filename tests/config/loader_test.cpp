@@ -66,6 +66,7 @@ listenPort = 0
 storePathRootDir = "/var/lib/holdfast"
 flushDiskType = "SYNC_FLUSH"
 brokerRole = "SLAVE"
+haMasterAddress = "10.0.0.1:10911"
 syncFlushTimeout = 1
 flushIntervalCommitLog = 60000
 flushCommitLogLeastPages = 0
@@ -250,11 +251,12 @@ TEST_CASE("a file on disk is loaded and overrides apply after it", "[config]") {
 }
 
 TEST_CASE("without a file only defaults and overrides apply", "[config]") {
-  auto result = load_broker_config(std::nullopt, {"brokerRole=SLAVE"});
+  auto result = load_broker_config(std::nullopt, {"brokerRole=SLAVE", "haMasterAddress=h:1"});
   INFO(dump(result));
   REQUIRE(result.ok());
   broker_config expected;
   expected.broker_role = broker_role::slave;
+  expected.ha_master_address = "h:1";
   CHECK(result.config == expected);
 }
 
@@ -378,7 +380,7 @@ x = 1
 TEST_CASE("to_toml round-trips through the parser to an equal config", "[config]") {
   auto overrides = GENERATE(as<std::vector<std::string>>{}, std::vector<std::string>{},
                             std::vector<std::string>{"flushDiskType=SYNC_FLUSH", "listenPort=0",
-                                                     "brokerRole=SLAVE",
+                                                     "brokerRole=SLAVE", "haMasterAddress=h:1",
                                                      "mappedFileSizeCommitLog=1099511627776",
                                                      "maxMessageSize=1073741824"},
                             std::vector<std::string>{
