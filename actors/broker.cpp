@@ -2,6 +2,8 @@
 
 #include "runtime/log.hpp"
 
+#include <unistd.h>
+
 namespace holdfast {
 
 store_options store_options_of(const config::broker_config& cfg) {
@@ -22,6 +24,14 @@ partition_options partition_options_of(const config::broker_config& cfg) {
   o.broker_name = cfg.broker_name;
   o.max_message_size = cfg.max_message_size;
   o.queue_nums = static_cast<int32_t>(cfg.default_topic_queue_nums);
+  o.slave = cfg.broker_role == config::broker_role::slave;
+  o.sync_master = cfg.broker_role == config::broker_role::sync_master;
+  o.master_address = cfg.ha_master_address;
+  o.auth_token = cfg.ha_auth_token;
+  o.slave_timeout = cfg.slave_timeout;
+  o.housekeeping_interval = cfg.ha_housekeeping_interval;
+  o.max_gap_not_in_sync = cfg.ha_max_gap_not_in_sync;
+  o.transfer_batch_size = static_cast<uint32_t>(cfg.ha_transfer_batch_size);
   return o;
 }
 
@@ -56,6 +66,16 @@ caf::expected<broker_handles> start_broker(caf::actor_system& sys,
   b.flusher = spawn_flush_service(sys, store->log(), flush_options_of(cfg));
   partition_parts parts{std::move(store), std::move(offsets)};
   b.partition = spawn_partition(sys, std::move(parts), b.flusher, partition_options_of(cfg));
+  if (cfg.broker_role == config::broker_role::slave) {
+    replication_link_options lo;
+    lo.master_address = cfg.ha_master_address;
+    lo.token = cfg.ha_auth_token;
+    lo.slave_id = cfg.broker_name + "@" + cfg.listen_host + ":" + std::to_string(cfg.listen_port)
+                  + "#" + std::to_string(::getpid());
+    lo.heartbeat = cfg.ha_send_heartbeat_interval;
+    lo.batch_bytes = static_cast<uint32_t>(cfg.ha_transfer_batch_size);
+    b.link = sys.spawn(replication_link, b.partition, lo);
+  }
   return b;
 }
 
@@ -70,6 +90,9 @@ bool stop_broker(caf::actor_system& sys, broker_handles& b) {
                });
     self->send_exit(b.partition, caf::exit_reason::user_shutdown);
   }
+  if (b.link)
+    caf::anon_send_exit(b.link, caf::exit_reason::user_shutdown);
+  b.link = nullptr;
   if (b.flusher)
     caf::anon_send_exit(b.flusher, caf::exit_reason::user_shutdown);
   b.partition = nullptr;

@@ -2,6 +2,7 @@
 
 #include "actors/flush_service.hpp"
 #include "actors/partition.hpp"
+#include "actors/replication_link.hpp"
 #include "config/broker_config.hpp"
 #include "runtime/file.hpp"
 
@@ -13,6 +14,7 @@ namespace holdfast {
 struct broker_handles {
   partition_actor partition;
   flush_service_actor flusher;
+  replication_link_actor link; ///< on a SLAVE only
   recovery_report recovery;
 };
 

@@ -93,6 +93,84 @@ void start_flush_pump(self_ptr self) {
   }
 }
 
+// A slave counts as attached while it was heard from within haHousekeepingInterval; in sync
+// while it is also at most haMaxGapNotInSync behind.
+bool slave_in_sync(partition_state& st, uint64_t end) {
+  auto now = std::chrono::steady_clock::now();
+  for (auto& [id, s] : st.slaves)
+    if (now - s.last_seen <= st.opts.housekeeping_interval
+        && end - std::min(end, s.acked) <= st.opts.max_gap_not_in_sync)
+      return true;
+  return false;
+}
+
+ha_position slave_position(partition_state& st) {
+  auto& log = *st.store->log();
+  return {log.write_offset(), st.opts.sync_flush ? log.flushed_offset() : log.write_offset()};
+}
+
+// Answers parked slave fetches that have new records now, or whose wait is over.
+void serve_fetches(self_ptr self, bool expire) {
+  auto& st = self->state;
+  if (st.parked_fetches.empty())
+    return;
+  auto now = std::chrono::steady_clock::now();
+  auto end = st.store->log()->write_offset();
+  std::vector<parked_fetch> keep;
+  for (auto& p : st.parked_fetches) {
+    if (p.req.offset < end || st.stopping) {
+      std::string bytes;
+      ha_fetch_reply r{p.req.offset, {}, end, false};
+      if (st.store->read_raw(p.req.offset, p.req.max_bytes, bytes) == errc::ok)
+        r.bytes.assign(bytes.begin(), bytes.end());
+      p.rp.deliver(std::move(r));
+    } else if (expire && p.deadline <= now) {
+      p.rp.deliver(ha_fetch_reply{p.req.offset, {}, end, false});
+    } else {
+      keep.push_back(std::move(p));
+    }
+  }
+  st.parked_fetches = std::move(keep);
+  for (auto& p : st.parked_fetches)
+    arm_timer(self, p.deadline);
+}
+
+// The slave side of an append: records from the master, same offsets; the answer is the
+// position the slave acknowledges (fsynced when it is SYNC_FLUSH).
+task<void> replicate(self_ptr self, ha_append_req req, caf::typed_response_promise<ha_position> rp) {
+  auto& st = self->state;
+  if (st.failure) {
+    rp.deliver(st.failure);
+    co_return;
+  }
+  if (req.offset != st.store->log()->write_offset()) {
+    rp.deliver(make_error(broker_errc::out_of_order,
+                          "replicated bytes at " + std::to_string(req.offset)
+                            + " do not continue the log at "
+                            + std::to_string(st.store->log()->write_offset())));
+    co_return;
+  }
+  if (auto e = st.store->append_raw(req.bytes); e != errc::ok) {
+    rp.deliver(make_error(broker_errc::storage_failure,
+                          std::string("replicated append failed: ") + std::string(to_string(e))));
+    co_return;
+  }
+  if (st.opts.sync_flush) {
+    auto end = st.store->log()->write_offset();
+    auto deadline = offset_monitor::clock_type::now() + st.opts.sync_flush_timeout;
+    auto waiting = st.flushed.wait(end, deadline);
+    start_flush_pump(self);
+    arm_timer(self, deadline);
+    if (co_await waiting == offset_monitor::outcome::failed) {
+      rp.deliver(st.failure ? st.failure : make_error(broker_errc::storage_failure, "fsync failed"));
+      co_return;
+    }
+  }
+  st.refresh_confirmed();
+  rp.deliver(slave_position(st));
+  serve_parked(self, false);
+}
+
 // The send coroutine. Arguments by value: they must outlive every suspension.
 task<void> send(self_ptr self, append_req req, caf::typed_response_promise<append_reply> rp) {
   auto& st = self->state;
@@ -102,6 +180,11 @@ task<void> send(self_ptr self, append_req req, caf::typed_response_promise<appen
   }
   if (st.failure) {
     rp.deliver(st.failure);
+    co_return;
+  }
+  if (st.opts.slave) {
+    rp.deliver(make_error(broker_errc::not_master, "this broker is a SLAVE: send to its master at "
+                                                     + st.opts.master_address));
     co_return;
   }
   if (req.msgs.empty()) {
@@ -125,6 +208,8 @@ task<void> send(self_ptr self, append_req req, caf::typed_response_promise<appen
                           std::string("append failed: ") + std::string(to_string(e))));
     co_return;
   }
+  // Slaves waiting in a fetch get the new records now, in parallel with our own flush.
+  serve_fetches(self, false);
   auto status = send_status::send_ok;
   if (st.opts.sync_flush) {
     auto deadline = offset_monitor::clock_type::now() + st.opts.sync_flush_timeout;
@@ -142,6 +227,26 @@ task<void> send(self_ptr self, append_req req, caf::typed_response_promise<appen
         rp.deliver(st.failure ? st.failure
                               : make_error(broker_errc::storage_failure, "commit log fsync failed"));
         co_return;
+    }
+  }
+  if (st.opts.sync_master) {
+    // The replica step (RocketMQ 4.x CommitLog.handleHA); when both steps fail, its status wins.
+    if (!slave_in_sync(st, end)) {
+      status = send_status::slave_not_available;
+    } else {
+      auto deadline = offset_monitor::clock_type::now() + st.opts.slave_timeout;
+      auto waiting = st.replicated.wait(end, deadline);
+      arm_timer(self, deadline);
+      switch (co_await waiting) {
+        case offset_monitor::outcome::reached:
+          break;
+        case offset_monitor::outcome::timed_out:
+          status = send_status::flush_slave_timeout;
+          break;
+        case offset_monitor::outcome::failed:
+          status = send_status::slave_not_available; // the last slave detached meanwhile
+          break;
+      }
     }
   }
   st.refresh_confirmed();
@@ -164,6 +269,16 @@ partition_actor::behavior_type partition(self_ptr self, std::shared_ptr<partitio
   self->delayed_send(self, opts.checkpoint_interval, checkpoint_atom::value);
   // Clients announce themselves with hello_req and are monitored from then on.
   self->set_down_handler([self](const caf::down_msg& dm) {
+    auto& st = self->state;
+    for (auto i = st.slaves.begin(); i != st.slaves.end(); ++i) {
+      if (i->second.link == dm.source) {
+        log_warning("replication: slave '{}' detached", i->first);
+        st.slaves.erase(i);
+        if (st.slaves.empty())
+          st.replicated.abandon(); // waiting sends answer SLAVE_NOT_AVAILABLE now
+        return;
+      }
+    }
     log_info("client disconnected: {} ({})", caf::to_string(dm.source),
              dm.reason ? caf::to_string(dm.reason) : std::string("normal"));
   });
@@ -234,6 +349,79 @@ partition_actor::behavior_type partition(self_ptr self, std::shared_ptr<partitio
                           std::string("offset commit failed: ") + std::string(to_string(e)));
       return true;
     },
+    [self](ha_fetch_req& req) -> caf::result<ha_fetch_reply> {
+      auto& st = self->state;
+      if (st.opts.slave)
+        return make_error(broker_errc::not_master, "this broker is a SLAVE");
+      if (req.token != st.opts.auth_token) {
+        log_warning("replication: refused a fetch from '{}' with a wrong haAuthToken",
+                    req.slave_id.substr(0, 64));
+        return make_error(broker_errc::unauthorized, "wrong haAuthToken");
+      }
+      auto end = st.store->log()->write_offset();
+      if (req.offset > end) {
+        // The slave holds records this master does not (it lost them): cut back first.
+        log_warning("replication: slave '{}' is at {} past our end {}; telling it to truncate",
+                    req.slave_id, req.offset, end);
+        return ha_fetch_reply{end, {}, end, true};
+      }
+      if (req.acked > req.offset)
+        return make_error(broker_errc::out_of_order,
+                          "acknowledged offset " + std::to_string(req.acked)
+                            + " is past the fetch offset " + std::to_string(req.offset));
+      auto now = std::chrono::steady_clock::now();
+      auto sender = self->current_sender();
+      auto [it, fresh] = st.slaves.try_emplace(req.slave_id);
+      auto addr = caf::actor_cast<caf::actor_addr>(sender);
+      if (fresh || it->second.link != addr) {
+        log_info("replication: slave '{}' attached at offset {}", req.slave_id, req.offset);
+        if (sender)
+          self->monitor(sender);
+        it->second.link = addr;
+      }
+      it->second.acked = req.acked;
+      it->second.last_seen = now;
+      st.replicated.notify(req.acked);
+      serve_parked(self, false);
+      std::string bytes;
+      if (auto e = st.store->read_raw(req.offset, std::max<uint32_t>(req.max_bytes, 4096), bytes);
+          e != errc::ok)
+        return make_error(broker_errc::storage_failure,
+                          std::string("replication read failed: ") + std::string(to_string(e)));
+      if (bytes.empty() && req.max_wait_ms > 0 && !st.stopping) {
+        auto wait = std::chrono::milliseconds(std::min<uint32_t>(req.max_wait_ms, 60000));
+        parked_fetch p{std::move(req), self->make_response_promise<ha_fetch_reply>(), now + wait};
+        auto rp = p.rp;
+        arm_timer(self, p.deadline);
+        st.parked_fetches.push_back(std::move(p));
+        return rp;
+      }
+      ha_fetch_reply r{req.offset, {}, end, false};
+      r.bytes.assign(bytes.begin(), bytes.end());
+      return r;
+    },
+    [self](ha_append_req& req) -> caf::result<ha_position> {
+      if (!self->state.opts.slave)
+        return make_error(broker_errc::not_master, "only a SLAVE takes replicated records");
+      auto rp = self->make_response_promise<ha_position>();
+      self->state.tasks.spawn(replicate(self, std::move(req), rp));
+      return rp;
+    },
+    [self](ha_truncate_req& req) -> caf::result<ha_position> {
+      auto& st = self->state;
+      if (!st.opts.slave)
+        return make_error(broker_errc::not_master, "only a SLAVE truncates on its master's word");
+      uint64_t dropped = 0;
+      if (auto e = st.store->truncate_to(req.offset, dropped); e != errc::ok)
+        return make_error(broker_errc::storage_failure,
+                          std::string("truncation failed: ") + std::string(to_string(e)));
+      if (dropped > 0)
+        log_warning("replication: dropped {} bytes past offset {} that the master does not have",
+                    dropped, req.offset);
+      st.confirmed = std::min(st.confirmed, req.offset);
+      return slave_position(st);
+    },
+    [self](ha_position_atom) -> ha_position { return slave_position(self->state); },
     [self](fetch_offset_req& req) -> caf::result<fetch_offset_reply> {
       auto& st = self->state;
       if (!valid_group_name(req.group))
@@ -261,6 +449,12 @@ partition_actor::behavior_type partition(self_ptr self, std::shared_ptr<partitio
       s.fsyncs = st.store->log()->sync_count();
       s.append_requests = st.append_requests;
       s.messages = st.messages;
+      s.master_address = st.opts.slave ? st.opts.master_address : std::string{};
+      auto now = std::chrono::steady_clock::now();
+      for (auto& [id, sl] : st.slaves)
+        s.slaves.push_back(slave_info{
+          id, sl.acked, s.written - std::min(s.written, sl.acked),
+          std::chrono::duration_cast<std::chrono::milliseconds>(now - sl.last_seen).count()});
       s.topics = st.store->topics();
       return s;
     },
@@ -270,6 +464,7 @@ partition_actor::behavior_type partition(self_ptr self, std::shared_ptr<partitio
       auto& st = self->state;
       st.stopping = true;
       serve_parked(self, true);
+      serve_fetches(self, true);
       if (st.failure) {
         log_warning("partition: not writing the clean-shutdown marker after a failed fsync");
         return false;
@@ -297,10 +492,16 @@ partition_actor::behavior_type partition(self_ptr self, std::shared_ptr<partitio
       // Flush deadlines: time out late sends. Long polls: answer those whose wait is over.
       auto& st = self->state;
       st.timer_at.reset();
-      st.flushed.expire(offset_monitor::clock_type::now());
+      auto now = offset_monitor::clock_type::now();
+      st.flushed.expire(now);
+      st.replicated.expire(now);
       if (auto next = st.flushed.next_deadline())
         arm_timer(self, *next);
+      if (auto next = st.replicated.next_deadline())
+        arm_timer(self, *next);
       serve_parked(self, true);
+      serve_fetches(self, true);
+      // Housekeeping: a slave silent too long no longer counts (slave_in_sync checks the time).
     },
   };
 }

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <memory>
+#include <map>
 #include <optional>
 #include <vector>
 
@@ -78,6 +79,82 @@ struct pull_reply {
   uint64_t max_offset = 0;  ///< queue end (all of it, confirmed or not)
 };
 
+// ---- replication (issue #4): the master side of the link lives in the partition ------------
+
+/// A slave asks its master for the log from `offset` and reports `acked`, the offset it holds
+/// (fsynced when the slave is SYNC_FLUSH). Every fetch is also the heartbeat: with nothing new
+/// the master holds it up to max_wait_ms.
+struct ha_fetch_req {
+  std::string token;
+  std::string slave_id;
+  uint64_t offset = 0;
+  uint64_t acked = 0;
+  uint32_t max_bytes = 32 * 1024;
+  uint32_t max_wait_ms = 0;
+};
+
+/// Whole records starting at `offset`; or, with `truncate`, "your log is longer than mine: cut
+/// it back to `offset`".
+struct ha_fetch_reply {
+  uint64_t offset = 0;
+  std::vector<char> bytes;
+  uint64_t master_end = 0;
+  bool truncate = false;
+};
+
+/// Local, link -> slave partition: append replicated records at `offset`.
+struct ha_append_req {
+  uint64_t offset = 0;
+  std::vector<char> bytes;
+};
+
+/// Local, link -> slave partition: cut the log back to `offset`.
+struct ha_truncate_req {
+  uint64_t offset = 0;
+};
+
+/// A slave partition's position: what it has written and what it acknowledges.
+struct ha_position {
+  uint64_t written = 0;
+  uint64_t acked = 0;
+};
+
+/// One attached slave, as `holdfast status` shows it.
+struct slave_info {
+  std::string id;
+  uint64_t acked = 0;
+  uint64_t lag = 0;
+  int64_t last_heartbeat_ms_ago = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ha_fetch_req& x) {
+  return f(caf::meta::type_name("holdfast::ha_fetch_req"), x.token, x.slave_id, x.offset, x.acked,
+           x.max_bytes, x.max_wait_ms);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ha_fetch_reply& x) {
+  return f(caf::meta::type_name("holdfast::ha_fetch_reply"), x.offset, x.bytes, x.master_end,
+           x.truncate);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ha_append_req& x) {
+  return f(caf::meta::type_name("holdfast::ha_append_req"), x.offset, x.bytes);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ha_truncate_req& x) {
+  return f(caf::meta::type_name("holdfast::ha_truncate_req"), x.offset);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ha_position& x) {
+  return f(caf::meta::type_name("holdfast::ha_position"), x.written, x.acked);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, slave_info& x) {
+  return f(caf::meta::type_name("holdfast::slave_info"), x.id, x.acked, x.lag,
+           x.last_heartbeat_ms_ago);
+}
+
 /// What `holdfast status` shows of a partition.
 struct partition_status {
   std::string flush_disk_type;
@@ -89,6 +166,8 @@ struct partition_status {
   uint64_t append_requests = 0; ///< batches received since start
   uint64_t messages = 0;        ///< messages stored since start
   std::vector<topic_info> topics;
+  std::vector<slave_info> slaves; ///< on a master: the attached slaves
+  std::string master_address;     ///< on a slave: where it replicates from
 };
 
 template <class Inspector>
@@ -134,7 +213,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, partition_status& x) {
   return f(caf::meta::type_name("holdfast::partition_status"), x.flush_disk_type,
            x.broker_role, x.written, x.flushed, x.confirmed, x.fsyncs, x.append_requests,
-           x.messages, x.topics);
+           x.messages, x.topics, x.slaves, x.master_address);
 }
 
 /// The broker partition: the single writer of the commit log.
@@ -156,6 +235,10 @@ using partition_actor = caf::typed_actor<
   caf::replies_to<append_req>::with<append_reply>,
   caf::replies_to<pull_req>::with<pull_reply>,
   caf::replies_to<commit_offset_req>::with<bool>,
+  caf::replies_to<ha_fetch_req>::with<ha_fetch_reply>,
+  caf::replies_to<ha_append_req>::with<ha_position>,
+  caf::replies_to<ha_truncate_req>::with<ha_position>,
+  caf::replies_to<ha_position_atom>::with<ha_position>,
   caf::replies_to<fetch_offset_req>::with<fetch_offset_reply>,
   caf::replies_to<status_atom>::with<partition_status>,
   caf::replies_to<shutdown_atom>::with<bool>,
@@ -170,6 +253,29 @@ struct partition_options {
   std::string broker_name = "broker-a";
   uint64_t max_message_size = 4u << 20;
   int32_t queue_nums = 4;
+  // Replication.
+  bool slave = false;        ///< brokerRole = SLAVE: read-only for clients, fed by the link
+  bool sync_master = false;  ///< brokerRole = SYNC_MASTER: sends wait for a slave's ack
+  std::string master_address;
+  std::string auth_token;
+  std::chrono::milliseconds slave_timeout{5000};
+  std::chrono::milliseconds housekeeping_interval{20000};
+  uint64_t max_gap_not_in_sync = 256ull << 20;
+  uint32_t transfer_batch_size = 32 * 1024;
+};
+
+/// A slave as the master sees it.
+struct attached_slave {
+  uint64_t acked = 0;
+  std::chrono::steady_clock::time_point last_seen;
+  caf::actor_addr link; ///< the slave's link actor, monitored
+};
+
+/// A slave's fetch waiting for new records.
+struct parked_fetch {
+  ha_fetch_req req;
+  caf::typed_response_promise<ha_fetch_reply> rp;
+  std::chrono::steady_clock::time_point deadline;
 };
 
 /// A long poll waiting for messages.
@@ -195,6 +301,9 @@ struct partition_state {
   offset_monitor flushed;     ///< sends waiting for their batch to be durable
   bool pumping = false;       ///< the flush pump coroutine is running
   std::vector<parked_pull> parked; ///< long polls waiting for confirmed messages
+  offset_monitor replicated;  ///< SYNC_MASTER sends waiting for a slave's acknowledgement
+  std::map<std::string, attached_slave> slaves;
+  std::vector<parked_fetch> parked_fetches;
   /// When the next tick is due (flush deadlines and long-poll deadlines share one timer).
   std::optional<std::chrono::steady_clock::time_point> timer_at;
 
@@ -203,6 +312,9 @@ struct partition_state {
   uint64_t refresh_confirmed() {
     auto& log = *store->log();
     confirmed = opts.sync_flush ? std::max(confirmed, log.flushed_offset()) : log.write_offset();
+    // A SYNC_MASTER's consumers see only what a slave also holds.
+    if (opts.sync_master)
+      confirmed = std::min(confirmed, replicated.reached());
     return confirmed;
   }
   // Declared last: destroyed first, while the store the frames point into still exists.

@@ -13,6 +13,8 @@ std::string_view to_string(broker_errc x) noexcept {
     case broker_errc::storage_failure: return "storage_failure";
     case broker_errc::shutting_down: return "shutting_down";
     case broker_errc::not_master: return "not_master";
+    case broker_errc::unauthorized: return "unauthorized";
+    case broker_errc::out_of_order: return "out_of_order";
   }
   return "unknown";
 }
@@ -27,7 +29,9 @@ caf::error make_error(broker_errc x, std::string context) {
 
 bool retriable(const caf::error& err) noexcept {
   if (err.category() == category)
-    return err.code() != static_cast<uint8_t>(broker_errc::invalid_message);
+    return err.code() != static_cast<uint8_t>(broker_errc::invalid_message)
+           && err.code() != static_cast<uint8_t>(broker_errc::not_master)
+           && err.code() != static_cast<uint8_t>(broker_errc::unauthorized);
   return true; // timeouts, broken connections, dead actors: worth another attempt
 }
 

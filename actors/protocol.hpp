@@ -19,6 +19,7 @@ using status_atom = caf::atom_constant<caf::atom("hf_status")>;
 using shutdown_atom = caf::atom_constant<caf::atom("hf_stop")>;
 using tick_atom = caf::atom_constant<caf::atom("hf_tick")>;
 using drain_atom = caf::atom_constant<caf::atom("hf_drain")>;
+using ha_position_atom = caf::atom_constant<caf::atom("hf_hapos")>;
 
 /// Errors a broker replies with (as caf::error, category "holdfast"). A send that returns one
 /// of these was NOT stored; a send_status is always "stored, with this much safety".
@@ -28,6 +29,8 @@ enum class broker_errc : uint8_t {
   storage_failure = 2, ///< write or fsync failed; after a failed fsync every later send too
   shutting_down = 3,   ///< the broker is stopping
   not_master = 4,      ///< sends go to the master
+  unauthorized = 5,    ///< a replication peer without the right haAuthToken
+  out_of_order = 6,    ///< replicated bytes that do not continue the log, or an impossible ack
 };
 
 [[nodiscard]] std::string_view to_string(broker_errc x) noexcept;

@@ -29,6 +29,13 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<pull_reply>("holdfast::pull_reply");
   cfg.add_message_type<partition_status>("holdfast::partition_status");
   cfg.add_message_type<hello_req>("holdfast::hello_req");
+  cfg.add_message_type<ha_fetch_req>("holdfast::ha_fetch_req");
+  cfg.add_message_type<ha_fetch_reply>("holdfast::ha_fetch_reply");
+  cfg.add_message_type<ha_append_req>("holdfast::ha_append_req");
+  cfg.add_message_type<ha_truncate_req>("holdfast::ha_truncate_req");
+  cfg.add_message_type<ha_position>("holdfast::ha_position");
+  cfg.add_message_type<slave_info>("holdfast::slave_info");
+  cfg.add_message_type<std::vector<slave_info>>("std::vector<holdfast::slave_info>");
   cfg.add_message_type<hello_reply>("holdfast::hello_reply");
   cfg.add_message_type<commit_offset_req>("holdfast::commit_offset_req");
   cfg.add_message_type<fetch_offset_req>("holdfast::fetch_offset_req");

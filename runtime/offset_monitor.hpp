@@ -107,6 +107,15 @@ public:
     resume_all(all, outcome::failed);
   }
 
+  /// Resumes every waiter with `failed` once, without making later waits fail (the thing
+  /// waited for went away, e.g. the last slave detached; another may come).
+  void abandon() {
+    std::vector<awaiter*> all;
+    for (auto& [off, w] : waiters_)
+      all.push_back(w);
+    resume_all(all, outcome::failed);
+  }
+
   /// The earliest deadline among the waiters, if any.
   [[nodiscard]] std::optional<clock_type::time_point> next_deadline() const {
     std::optional<clock_type::time_point> out;

@@ -314,6 +314,80 @@ errc message_store::read(const std::string& topic_name, int32_t queue_id, uint64
   return errc::ok;
 }
 
+errc message_store::append_raw(std::span<const char> bytes) {
+  if (closed_)
+    return errc::closed;
+  auto base = log_->write_offset();
+  // Check everything first: a batch from the network is stored whole or not at all.
+  size_t pos = 0;
+  std::vector<record::view> views;
+  while (pos < bytes.size()) {
+    record::view v;
+    if (record::decode(bytes.subspan(pos), v) != record::decode_status::ok)
+      return errc::corrupt;
+    if (v.f.commit_log_offset != base + pos || !valid_topic_name(v.topic) || v.f.queue_id < 0)
+      return errc::corrupt;
+    views.push_back(v);
+    pos += v.length;
+  }
+  // Queue offsets must continue each index (the master assigned them densely).
+  std::map<std::pair<std::string_view, int32_t>, uint64_t> next;
+  for (auto& v : views) {
+    auto key = std::make_pair(v.topic, v.f.queue_id);
+    auto it = next.find(key);
+    if (it == next.end()) {
+      auto q = static_cast<int32_t>(v.f.queue_id);
+      it = next.emplace(key, q < queue_count(std::string(v.topic))
+                               ? queue_end(std::string(v.topic), q) : 0).first;
+      if (q >= queue_count(std::string(v.topic)))
+        return errc::corrupt;
+    }
+    if (v.f.queue_offset != it->second++)
+      return errc::corrupt;
+  }
+  if (auto e = log_->append(bytes); e != errc::ok)
+    return e;
+  for (auto& v : views)
+    if (auto e = rebuild(v); e != errc::ok)
+      return e;
+  return errc::ok;
+}
+
+errc message_store::read_raw(uint64_t from, size_t max_bytes, std::string& out) {
+  out.clear();
+  auto end = log_->write_offset();
+  if (from > end)
+    return errc::out_of_range;
+  // Walk the record headers to find how many whole records fit.
+  uint64_t pos = from;
+  std::string head;
+  while (pos < end) {
+    if (auto e = log_->read(pos, 8, head); e != errc::ok)
+      return e;
+    auto len = record::peek_length(head);
+    if (len < record::header_size || pos + len > end)
+      return errc::corrupt;
+    if (pos > from && pos + len - from > max_bytes)
+      break;
+    pos += len;
+  }
+  if (pos == from)
+    return errc::ok;
+  return log_->read(from, static_cast<size_t>(pos - from), out);
+}
+
+errc message_store::truncate_to(uint64_t offset, uint64_t& dropped) {
+  auto end = log_->write_offset();
+  dropped = end > offset ? end - offset : 0;
+  if (dropped == 0)
+    return errc::ok;
+  for (auto& [name, t] : topics_)
+    for (auto& q : t.queues)
+      if (auto e = q.index->truncate_from_log_offset(offset); e != errc::ok)
+        return e;
+  return log_->truncate_to(offset);
+}
+
 uint64_t message_store::queue_end(const std::string& topic_name, int32_t queue_id) const {
   auto i = topics_.find(topic_name);
   if (i == topics_.end() || queue_id < 0

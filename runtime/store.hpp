@@ -63,6 +63,19 @@ public:
   [[nodiscard]] errc append(std::vector<message>& batch, int64_t now_ms,
                             std::vector<send_result>& out, uint64_t& end);
 
+  /// Appends records copied from a master (replication): `bytes` must be whole records that
+  /// start exactly at write_offset() and carry their own commit-log offsets. Each is checked
+  /// (crc, framing, offset) before anything is written; the indexes are updated from them.
+  [[nodiscard]] errc append_raw(std::span<const char> bytes);
+
+  /// Whole records from commit-log offset `from`, at most `max_bytes` of them (at least one
+  /// record when any is there), for a slave. `from` must be a record boundary.
+  [[nodiscard]] errc read_raw(uint64_t from, size_t max_bytes, std::string& out);
+
+  /// Cuts the log and the indexes back to `offset` (a record boundary): a slave whose log is
+  /// longer than its master's. Returns the number of bytes dropped in `dropped`.
+  [[nodiscard]] errc truncate_to(uint64_t offset, uint64_t& dropped);
+
   /// Reads up to `max` messages of a queue from queue offset `from`, none whose record ends
   /// past `confirmed` (a commit-log offset). `next` is the queue offset to read next.
   [[nodiscard]] errc read(const std::string& topic, int32_t queue_id, uint64_t from, size_t max,

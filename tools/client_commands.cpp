@@ -411,6 +411,13 @@ int run_status(const std::vector<std::string>& args) {
                 static_cast<unsigned long long>(s.fsyncs),
                 static_cast<unsigned long long>(s.append_requests),
                 static_cast<unsigned long long>(s.messages));
+    if (!s.master_address.empty())
+      std::printf("master     %s\n", s.master_address.c_str());
+    for (auto& sl : s.slaves)
+      std::printf("slave      %s acked=%llu lag=%llu bytes last_heartbeat=%lld ms ago\n",
+                  sl.id.c_str(), static_cast<unsigned long long>(sl.acked),
+                  static_cast<unsigned long long>(sl.lag),
+                  static_cast<long long>(sl.last_heartbeat_ms_ago));
     for (auto& t : s.topics) {
       std::printf("topic %s:", t.name.c_str());
       for (size_t q = 0; q < t.queue_ends.size(); ++q)

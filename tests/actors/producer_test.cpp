@@ -44,6 +44,18 @@ partition_actor::behavior_type flaky(partition_actor::stateful_pointer<flaky_sta
     [self](fetch_offset_req& req) -> caf::result<fetch_offset_reply> {
       return self->delegate(self->state.real, std::move(req));
     },
+    [self](ha_fetch_req& req) -> caf::result<ha_fetch_reply> {
+      return self->delegate(self->state.real, std::move(req));
+    },
+    [self](ha_append_req& req) -> caf::result<ha_position> {
+      return self->delegate(self->state.real, std::move(req));
+    },
+    [self](ha_truncate_req& req) -> caf::result<ha_position> {
+      return self->delegate(self->state.real, std::move(req));
+    },
+    [self](ha_position_atom a) -> caf::result<ha_position> {
+      return self->delegate(self->state.real, a);
+    },
     [self](append_req& req) -> caf::result<append_reply> {
       ++*self->state.requests;
       for (auto& m : req.msgs)

@@ -1,0 +1,106 @@
+#include "actors/replication_link.hpp"
+
+#include "actors/producer.hpp"
+#include "runtime/caf_await.hpp"
+#include "runtime/log.hpp"
+
+#include <caf/io/all.hpp>
+
+namespace holdfast {
+
+namespace {
+
+using self_ptr = replication_link_actor::stateful_pointer<replication_link_state>;
+
+void retry_later(self_ptr self) {
+  self->delayed_send(self, self->state.opts.heartbeat, tick_atom::value);
+}
+
+task<void> run(self_ptr self) {
+  auto& st = self->state;
+  st.running = true;
+  while (st.master) {
+    auto pos = co_await ask<ha_position>(self, st.local, caf::infinite, ha_position_atom::value);
+    if (!pos) {
+      log_error("replication: local partition unavailable: {}", describe(pos.error()));
+      break;
+    }
+    ha_fetch_req req{st.opts.token, st.opts.slave_id, pos->written, pos->acked,
+                     st.opts.batch_bytes, static_cast<uint32_t>(st.opts.heartbeat.count())};
+    auto timeout = caf::duration{st.opts.heartbeat * 2 + std::chrono::seconds(5)};
+    auto r = co_await ask<ha_fetch_reply>(self, st.master, timeout, req);
+    if (!r) {
+      log_warning("replication: fetch from {} failed: {}", st.opts.master_address,
+                  describe(r.error()));
+      st.master = nullptr;
+      break;
+    }
+    if (r->truncate) {
+      ha_truncate_req t{r->offset};
+      auto p = co_await ask<ha_position>(self, st.local, caf::infinite, t);
+      if (!p) {
+        log_error("replication: truncation failed: {}", describe(p.error()));
+        break;
+      }
+      continue;
+    }
+    if (!r->bytes.empty()) {
+      ha_append_req a{r->offset, std::move(r->bytes)};
+      auto p = co_await ask<ha_position>(self, st.local, caf::infinite, a);
+      if (!p) {
+        log_error("replication: local append failed: {}", describe(p.error()));
+        break;
+      }
+    }
+  }
+  st.running = false;
+  st.master = nullptr;
+  retry_later(self);
+}
+
+void connect(self_ptr self) {
+  auto& st = self->state;
+  if (st.connecting || st.running)
+    return;
+  std::string host;
+  uint16_t port = 0;
+  if (!parse_address(st.opts.master_address, host, port)) {
+    log_error("replication: invalid haMasterAddress '{}'", st.opts.master_address);
+    return;
+  }
+  st.connecting = true;
+  auto mm = self->home_system().middleman().actor_handle();
+  self->request(mm, caf::infinite, caf::connect_atom::value, host, port)
+    .then(
+      [self](const caf::node_id&, caf::strong_actor_ptr& ptr, const std::set<std::string>&) {
+        auto& st = self->state;
+        st.connecting = false;
+        if (!ptr) {
+          retry_later(self);
+          return;
+        }
+        log_info("replication: connected to master {}", st.opts.master_address);
+        st.master = caf::actor_cast<partition_actor>(std::move(ptr));
+        st.tasks.spawn(run(self));
+      },
+      [self](caf::error& e) {
+        self->state.connecting = false;
+        log_warning("replication: cannot reach master {}: {}", self->state.opts.master_address,
+                    describe(e));
+        retry_later(self);
+      });
+}
+
+} // namespace
+
+replication_link_actor::behavior_type replication_link(self_ptr self, partition_actor local,
+                                                       replication_link_options opts) {
+  self->state.local = std::move(local);
+  self->state.opts = std::move(opts);
+  connect(self);
+  return {
+    [self](tick_atom) { connect(self); },
+  };
+}
+
+} // namespace holdfast

@@ -1,0 +1,51 @@
+#pragma once
+
+#include "actors/partition.hpp"
+#include "actors/protocol.hpp"
+#include "runtime/task.hpp"
+
+#include <caf/all.hpp>
+
+#include <chrono>
+#include <string>
+
+namespace holdfast {
+
+/// The slave side of the replication link (the master side is the partition's ha_fetch
+/// handler). It connects to the master over the middleman and runs one loop, as a coroutine:
+///
+///   position = local partition's (written, acked)
+///   reply    = co_await master.ha_fetch(token, offset = written, acked)   // also the heartbeat
+///   truncate -> local partition cuts its log back to the master's end, logs what it dropped
+///   records  -> local partition appends them with the same offsets (and, when the slave is
+///               SYNC_FLUSH, acknowledges only after its own fsync)
+///
+/// A broken connection, a dead master or a refused token: wait a heartbeat interval, connect
+/// again, resume from the local offset.
+using replication_link_actor = caf::typed_actor<caf::reacts_to<tick_atom>>;
+
+struct replication_link_options {
+  std::string master_address; ///< HOST:PORT
+  std::string token;
+  std::string slave_id;
+  std::chrono::milliseconds heartbeat{5000};
+  uint32_t batch_bytes = 32 * 1024;
+};
+
+struct replication_link_state {
+  replication_link_state() = default;
+  partition_actor local;
+  partition_actor master;
+  replication_link_options opts;
+  bool running = false;
+  bool connecting = false;
+  // Declared last: destroyed first.
+  task_scope tasks;
+  static inline const char* name = "holdfast.replication_link";
+};
+
+replication_link_actor::behavior_type
+replication_link(replication_link_actor::stateful_pointer<replication_link_state> self,
+                 partition_actor local, replication_link_options opts);
+
+} // namespace holdfast
