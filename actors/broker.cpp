@@ -70,6 +70,7 @@ caf::expected<broker_handles> start_broker(caf::actor_system& sys,
     replication_link_options lo;
     lo.master_address = cfg.ha_master_address;
     lo.token = cfg.ha_auth_token;
+    lo.broker_name = cfg.broker_name;
     lo.slave_id = cfg.broker_name + "@" + cfg.listen_host + ":" + std::to_string(cfg.listen_port)
                   + "#" + std::to_string(::getpid());
     lo.heartbeat = cfg.ha_send_heartbeat_interval;

@@ -121,7 +121,7 @@ void serve_fetches(self_ptr self, bool expire) {
     if (p.req.offset < end || st.stopping) {
       std::string bytes;
       ha_fetch_reply r{p.req.offset, {}, end, false};
-      if (st.store->read_raw(p.req.offset, p.req.max_bytes, bytes) == errc::ok)
+      if (st.store->read_raw(p.req.offset, p.req.max_bytes, bytes, r.new_segment) == errc::ok)
         r.bytes.assign(bytes.begin(), bytes.end());
       p.rp.deliver(std::move(r));
     } else if (expire && p.deadline <= now) {
@@ -150,7 +150,7 @@ task<void> replicate(self_ptr self, ha_append_req req, caf::typed_response_promi
                             + std::to_string(st.store->log()->write_offset())));
     co_return;
   }
-  if (auto e = st.store->append_raw(req.bytes); e != errc::ok) {
+  if (auto e = st.store->append_raw(req.bytes, req.new_segment); e != errc::ok) {
     rp.deliver(make_error(broker_errc::storage_failure,
                           std::string("replicated append failed: ") + std::string(to_string(e))));
     co_return;
@@ -358,6 +358,15 @@ partition_actor::behavior_type partition(self_ptr self, std::shared_ptr<partitio
                     req.slave_id.substr(0, 64));
         return make_error(broker_errc::unauthorized, "wrong haAuthToken");
       }
+      if (req.broker_name != st.opts.broker_name) {
+        // A slave of another broker set (a stale address, a reused port) must never copy or
+        // truncate to this log.
+        log_warning("replication: refused slave '{}' of broker '{}': this is broker '{}'",
+                    req.slave_id.substr(0, 64), req.broker_name.substr(0, 64),
+                    st.opts.broker_name);
+        return make_error(broker_errc::unauthorized,
+                          "this master is broker '" + st.opts.broker_name + "'");
+      }
       auto end = st.store->log()->write_offset();
       if (req.offset > end) {
         // The slave holds records this master does not (it lost them): cut back first.
@@ -384,7 +393,9 @@ partition_actor::behavior_type partition(self_ptr self, std::shared_ptr<partitio
       st.replicated.notify(req.acked);
       serve_parked(self, false);
       std::string bytes;
-      if (auto e = st.store->read_raw(req.offset, std::max<uint32_t>(req.max_bytes, 4096), bytes);
+      bool new_segment = false;
+      if (auto e = st.store->read_raw(req.offset, std::max<uint32_t>(req.max_bytes, 4096), bytes,
+                                      new_segment);
           e != errc::ok)
         return make_error(broker_errc::storage_failure,
                           std::string("replication read failed: ") + std::string(to_string(e)));
@@ -396,7 +407,7 @@ partition_actor::behavior_type partition(self_ptr self, std::shared_ptr<partitio
         st.parked_fetches.push_back(std::move(p));
         return rp;
       }
-      ha_fetch_reply r{req.offset, {}, end, false};
+      ha_fetch_reply r{req.offset, {}, end, false, new_segment};
       r.bytes.assign(bytes.begin(), bytes.end());
       return r;
     },

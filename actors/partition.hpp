@@ -86,6 +86,7 @@ struct pull_reply {
 /// the master holds it up to max_wait_ms.
 struct ha_fetch_req {
   std::string token;
+  std::string broker_name; ///< master and slave share a brokerName (RocketMQ's broker set)
   std::string slave_id;
   uint64_t offset = 0;
   uint64_t acked = 0;
@@ -100,12 +101,14 @@ struct ha_fetch_reply {
   std::vector<char> bytes;
   uint64_t master_end = 0;
   bool truncate = false;
+  bool new_segment = false; ///< `bytes` start a new segment on the master: the slave rolls too
 };
 
 /// Local, link -> slave partition: append replicated records at `offset`.
 struct ha_append_req {
   uint64_t offset = 0;
   std::vector<char> bytes;
+  bool new_segment = false;
 };
 
 /// Local, link -> slave partition: cut the log back to `offset`.
@@ -129,17 +132,17 @@ struct slave_info {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ha_fetch_req& x) {
-  return f(caf::meta::type_name("holdfast::ha_fetch_req"), x.token, x.slave_id, x.offset, x.acked,
-           x.max_bytes, x.max_wait_ms);
+  return f(caf::meta::type_name("holdfast::ha_fetch_req"), x.token, x.broker_name, x.slave_id,
+           x.offset, x.acked, x.max_bytes, x.max_wait_ms);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ha_fetch_reply& x) {
   return f(caf::meta::type_name("holdfast::ha_fetch_reply"), x.offset, x.bytes, x.master_end,
-           x.truncate);
+           x.truncate, x.new_segment);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ha_append_req& x) {
-  return f(caf::meta::type_name("holdfast::ha_append_req"), x.offset, x.bytes);
+  return f(caf::meta::type_name("holdfast::ha_append_req"), x.offset, x.bytes, x.new_segment);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ha_truncate_req& x) {

@@ -25,13 +25,14 @@ task<void> run(self_ptr self) {
       log_error("replication: local partition unavailable: {}", describe(pos.error()));
       break;
     }
-    ha_fetch_req req{st.opts.token, st.opts.slave_id, pos->written, pos->acked,
+    ha_fetch_req req{st.opts.token, st.opts.broker_name, st.opts.slave_id, pos->written, pos->acked,
                      st.opts.batch_bytes, static_cast<uint32_t>(st.opts.heartbeat.count())};
     auto timeout = caf::duration{st.opts.heartbeat * 2 + std::chrono::seconds(5)};
     auto r = co_await ask<ha_fetch_reply>(self, st.master, timeout, req);
     if (!r) {
       log_warning("replication: fetch from {} failed: {}", st.opts.master_address,
                   describe(r.error()));
+      // Keep the connection's proxy from pinning a refused master: reconnect next time.
       st.master = nullptr;
       break;
     }
@@ -45,7 +46,7 @@ task<void> run(self_ptr self) {
       continue;
     }
     if (!r->bytes.empty()) {
-      ha_append_req a{r->offset, std::move(r->bytes)};
+      ha_append_req a{r->offset, std::move(r->bytes), r->new_segment};
       auto p = co_await ask<ha_position>(self, st.local, caf::infinite, a);
       if (!p) {
         log_error("replication: local append failed: {}", describe(p.error()));

@@ -27,6 +27,7 @@ using replication_link_actor = caf::typed_actor<caf::reacts_to<tick_atom>>;
 struct replication_link_options {
   std::string master_address; ///< HOST:PORT
   std::string token;
+  std::string broker_name;
   std::string slave_id;
   std::chrono::milliseconds heartbeat{5000};
   uint32_t batch_bytes = 32 * 1024;

@@ -243,7 +243,15 @@ std::shared_ptr<commit_log::segment> commit_log::find(uint64_t offset) const {
   return *(i - 1);
 }
 
-errc commit_log::append(std::span<const char> bytes) {
+uint64_t commit_log::segment_limit(uint64_t offset, uint64_t& base) const {
+  std::lock_guard guard{mtx_};
+  auto i = std::upper_bound(segments_.begin(), segments_.end(), offset,
+                            [](uint64_t off, const auto& s) { return off < s->base; });
+  base = i == segments_.begin() ? 0 : (*(i - 1))->base;
+  return i == segments_.end() ? UINT64_MAX : (*i)->base;
+}
+
+errc commit_log::append(std::span<const char> bytes, bool new_segment) {
   if (sticky_.load(std::memory_order_acquire))
     return errc::sticky_failure;
   auto off = write_offset();
@@ -253,7 +261,7 @@ errc commit_log::append(std::span<const char> bytes) {
     active = segments_.back();
   }
   auto used = off - active->base;
-  if (used > 0 && used + bytes.size() > opts_.segment_size) {
+  if (used > 0 && (new_segment || used + bytes.size() > opts_.segment_size)) {
     if (auto e = roll(off); e != errc::ok)
       return e;
     std::lock_guard guard{mtx_};

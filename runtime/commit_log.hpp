@@ -68,8 +68,14 @@ public:
   [[nodiscard]] uint64_t start_offset() const;
 
   /// Appends whole, already encoded records at write_offset(). Writer thread only. On failure
-  /// nothing of `bytes` stays in the log.
-  [[nodiscard]] errc append(std::span<const char> bytes);
+  /// nothing of `bytes` stays in the log. `new_segment` starts a new segment first (unless the
+  /// active one is empty).
+  [[nodiscard]] errc append(std::span<const char> bytes, bool new_segment = false);
+
+  /// Offset where the segment holding `offset` ends (the next segment's base), or UINT64_MAX
+  /// for the active segment; `base` receives the segment's first offset. A slave copies the
+  /// master's segment boundaries so both logs stay byte-identical file by file.
+  [[nodiscard]] uint64_t segment_limit(uint64_t offset, uint64_t& base) const;
 
   /// Makes everything written so far durable. After a failure every later sync and append
   /// returns errc::sticky_failure: the page cache may have dropped the data (fsyncgate), so only

@@ -314,7 +314,7 @@ errc message_store::read(const std::string& topic_name, int32_t queue_id, uint64
   return errc::ok;
 }
 
-errc message_store::append_raw(std::span<const char> bytes) {
+errc message_store::append_raw(std::span<const char> bytes, bool new_segment) {
   if (closed_)
     return errc::closed;
   auto base = log_->write_offset();
@@ -345,7 +345,7 @@ errc message_store::append_raw(std::span<const char> bytes) {
     if (v.f.queue_offset != it->second++)
       return errc::corrupt;
   }
-  if (auto e = log_->append(bytes); e != errc::ok)
+  if (auto e = log_->append(bytes, new_segment); e != errc::ok)
     return e;
   for (auto& v : views)
     if (auto e = rebuild(v); e != errc::ok)
@@ -353,14 +353,18 @@ errc message_store::append_raw(std::span<const char> bytes) {
   return errc::ok;
 }
 
-errc message_store::read_raw(uint64_t from, size_t max_bytes, std::string& out) {
+errc message_store::read_raw(uint64_t from, size_t max_bytes, std::string& out,
+                             bool& new_segment) {
   out.clear();
   auto end = log_->write_offset();
   if (from > end)
     return errc::out_of_range;
-  // Walk the record headers to find how many whole records fit.
+  uint64_t base = 0;
+  end = std::min(end, log_->segment_limit(from, base));
+  new_segment = base == from;
+  // Record by record: a record never spans segments, a range of them may.
   uint64_t pos = from;
-  std::string head;
+  std::string head, rec;
   while (pos < end) {
     if (auto e = log_->read(pos, 8, head); e != errc::ok)
       return e;
@@ -369,11 +373,12 @@ errc message_store::read_raw(uint64_t from, size_t max_bytes, std::string& out) 
       return errc::corrupt;
     if (pos > from && pos + len - from > max_bytes)
       break;
+    if (auto e = log_->read(pos, len, rec); e != errc::ok)
+      return e;
+    out += rec;
     pos += len;
   }
-  if (pos == from)
-    return errc::ok;
-  return log_->read(from, static_cast<size_t>(pos - from), out);
+  return errc::ok;
 }
 
 errc message_store::truncate_to(uint64_t offset, uint64_t& dropped) {

@@ -66,11 +66,13 @@ public:
   /// Appends records copied from a master (replication): `bytes` must be whole records that
   /// start exactly at write_offset() and carry their own commit-log offsets. Each is checked
   /// (crc, framing, offset) before anything is written; the indexes are updated from them.
-  [[nodiscard]] errc append_raw(std::span<const char> bytes);
+  [[nodiscard]] errc append_raw(std::span<const char> bytes, bool new_segment = false);
 
   /// Whole records from commit-log offset `from`, at most `max_bytes` of them (at least one
-  /// record when any is there), for a slave. `from` must be a record boundary.
-  [[nodiscard]] errc read_raw(uint64_t from, size_t max_bytes, std::string& out);
+  /// record when any is there) and never past the end of `from`'s segment, for a slave.
+  /// `new_segment` tells whether `from` starts a segment. `from` must be a record boundary.
+  [[nodiscard]] errc read_raw(uint64_t from, size_t max_bytes, std::string& out,
+                              bool& new_segment);
 
   /// Cuts the log and the indexes back to `offset` (a record boundary): a slave whose log is
   /// longer than its master's. Returns the number of bytes dropped in `dropped`.
