@@ -72,6 +72,21 @@ void adopt_broker(self_ptr self, partition_actor broker) {
       [](caf::error& e) { log_warning("producer: hello failed: {}", describe(e)); });
 }
 
+// A failed connection attempt counts as one attempt of every send waiting for it: with the
+// broker gone, sends fail after their retries (about retry_times x 200 ms) instead of each
+// waiting out its whole sendMsgTimeout.
+void count_failed_attempt(self_ptr self, const caf::error& err) {
+  auto& st = self->state;
+  std::vector<producer_state::pending> keep;
+  for (auto& p : st.queue) {
+    if (++p.attempts > p.max_retries)
+      p.rp.deliver(err);
+    else
+      keep.push_back(std::move(p));
+  }
+  st.queue = std::move(keep);
+}
+
 void reconnect(self_ptr self) {
   auto& st = self->state;
   if (st.connecting || st.opts.broker_address.empty())
@@ -88,6 +103,9 @@ void reconnect(self_ptr self) {
         auto& st = self->state;
         st.connecting = false;
         if (!ptr) {
+          count_failed_attempt(self, make_error(broker_errc::storage_failure,
+                                                "broker " + st.opts.broker_address
+                                                  + " offers no actor"));
           post_tick(self);
           return;
         }
@@ -95,8 +113,9 @@ void reconnect(self_ptr self) {
         adopt_broker(self, caf::actor_cast<partition_actor>(std::move(ptr)));
         post_drain(self);
       },
-      [self](caf::error&) {
+      [self](caf::error& err) {
         self->state.connecting = false;
+        count_failed_attempt(self, err);
         post_tick(self);
       });
 }
