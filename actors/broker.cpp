@@ -28,6 +28,7 @@ partition_options partition_options_of(const config::broker_config& cfg) {
   o.sync_master = cfg.broker_role == config::broker_role::sync_master;
   o.master_address = cfg.ha_master_address;
   o.auth_token = cfg.ha_auth_token;
+  o.client_token = cfg.auth_token;
   o.slave_timeout = cfg.slave_timeout;
   o.housekeeping_interval = cfg.ha_housekeeping_interval;
   o.max_gap_not_in_sync = cfg.ha_max_gap_not_in_sync;

@@ -34,11 +34,11 @@ partition_actor connect(caf::actor_system& sys, const std::string& addr) {
 }
 
 hello_reply say_hello(caf::actor_system& sys, const partition_actor& broker,
-                      const std::string& client_id) {
+                      const std::string& client_id, const std::string& token) {
   caf::scoped_actor self{sys};
   hello_reply out;
   caf::error err;
-  hello_req req{client_id};
+  hello_req req{client_id, token};
   self->request(broker, caf::duration{10s}, req)
     .receive([&](hello_reply& r) { out = std::move(r); }, [&](caf::error& e) { err = e; });
   if (err)
@@ -83,6 +83,10 @@ void producer::start() {
   opts.linger = cfg_.linger_ms;
   opts.broker_address = cfg_.broker;
   opts.client_id = cfg_.client_id;
+  opts.auth_token = cfg_.auth_token;
+  // Say hello first: a refused token is an exception here, not a stream of failed sends.
+  hello_ = say_hello(*sys_, broker_, cfg_.client_id, cfg_.auth_token);
+  hello_ = hello_reply{};
   actor_ = sys_->spawn(holdfast::producer, broker_, opts);
   // The producer actor says hello (the broker logs the connection); wait for its answer.
   caf::scoped_actor self{*sys_};
@@ -195,7 +199,7 @@ void consumer::start() {
   sys_cfg_ = make_config();
   sys_ = std::make_unique<caf::actor_system>(*sys_cfg_);
   broker_ = connect(*sys_, cfg_.broker);
-  hello_ = say_hello(*sys_, broker_, cfg_.client_id);
+  hello_ = say_hello(*sys_, broker_, cfg_.client_id, cfg_.auth_token);
   next_.assign(static_cast<size_t>(std::max(hello_.queue_nums, 1)), 0);
   if (cfg_.group.empty())
     return;
@@ -287,10 +291,12 @@ void consumer::commit(const std::vector<stored_message>& processed) {
   }
 }
 
-partition_status broker_status(const std::string& broker, std::chrono::milliseconds timeout) {
+partition_status broker_status(const std::string& broker, std::chrono::milliseconds timeout,
+                               const std::string& auth_token) {
   auto cfg = make_config();
   caf::actor_system sys{*cfg};
   auto h = connect(sys, broker);
+  (void) say_hello(sys, h, "holdfast-status", auth_token);
   caf::scoped_actor self{sys};
   partition_status out;
   caf::error err;

@@ -63,6 +63,7 @@ struct producer_config {
   size_t batch_max_bytes = 256 * 1024;          ///< batchMaxBytes
   std::chrono::milliseconds linger_ms{0};       ///< lingerMs (0: only what is already waiting)
   std::string client_id = "producer";
+  std::string auth_token; ///< the broker's authToken, if it has one
 };
 
 /// A producer connected to one broker. Thread-safe: any thread may send.
@@ -120,6 +121,7 @@ struct consumer_config {
   std::chrono::milliseconds poll_wait{1000}; ///< long-poll bound
   uint32_t pull_batch = 64;
   std::string client_id = "consumer";
+  std::string auth_token; ///< the broker's authToken, if it has one
 };
 
 /// A consumer of one topic. Single-threaded: one thread polls and commits.
@@ -158,6 +160,7 @@ private:
 
 /// The broker's status (`holdfast status`); throws like the rest.
 [[nodiscard]] partition_status broker_status(const std::string& broker,
-                                             std::chrono::milliseconds timeout);
+                                             std::chrono::milliseconds timeout,
+                                             const std::string& auth_token = "");
 
 } // namespace holdfast::client

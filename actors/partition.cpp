@@ -171,6 +171,22 @@ task<void> replicate(self_ptr self, ha_append_req req, caf::typed_response_promi
   serve_parked(self, false);
 }
 
+// With an authToken configured, only actors of this process and of nodes whose hello carried
+// the token may use the broker. Checked per node: every actor of a client process shares it.
+bool client_allowed(self_ptr self) {
+  auto& st = self->state;
+  if (st.opts.client_token.empty())
+    return true;
+  auto sender = self->current_sender();
+  if (!sender)
+    return false;
+  return sender->node() == self->node() || st.authenticated.count(sender->node()) > 0;
+}
+
+caf::error unauthorized_client() {
+  return make_error(broker_errc::unauthorized, "this broker requires authToken in the hello");
+}
+
 // The send coroutine. Arguments by value: they must outlive every suspension.
 task<void> send(self_ptr self, append_req req, caf::typed_response_promise<append_reply> rp) {
   auto& st = self->state;
@@ -283,9 +299,17 @@ partition_actor::behavior_type partition(self_ptr self, std::shared_ptr<partitio
              dm.reason ? caf::to_string(dm.reason) : std::string("normal"));
   });
   return {
-    [self](hello_req& req) -> hello_reply {
+    [self](hello_req& req) -> caf::result<hello_reply> {
       auto& st = self->state;
       auto sender = self->current_sender();
+      if (!st.opts.client_token.empty()) {
+        if (req.token != st.opts.client_token) {
+          log_warning("refused client '{}': wrong authToken", req.client_id.substr(0, 64));
+          return unauthorized_client();
+        }
+        if (sender)
+          st.authenticated.insert(sender->node());
+      }
       if (sender)
         self->monitor(sender);
       log_info("client connected: {} as '{}'", sender ? caf::to_string(sender) : "?",
@@ -299,13 +323,17 @@ partition_actor::behavior_type partition(self_ptr self, std::shared_ptr<partitio
       r.queue_nums = st.opts.queue_nums;
       return r;
     },
-    [self](append_req& req) -> caf::typed_response_promise<append_reply> {
+    [self](append_req& req) -> caf::result<append_reply> {
+      if (!client_allowed(self))
+        return unauthorized_client();
       auto rp = self->make_response_promise<append_reply>();
       self->state.tasks.spawn(send(self, std::move(req), rp));
       return rp;
     },
     [self](pull_req& req) -> caf::result<pull_reply> {
       auto& st = self->state;
+      if (!client_allowed(self))
+        return unauthorized_client();
       if (!valid_topic_name(req.topic))
         return make_error(broker_errc::invalid_message,
                           "topic name must match [A-Za-z0-9_%-]{1,127}");
@@ -327,6 +355,8 @@ partition_actor::behavior_type partition(self_ptr self, std::shared_ptr<partitio
     },
     [self](commit_offset_req& req) -> caf::result<bool> {
       auto& st = self->state;
+      if (!client_allowed(self))
+        return unauthorized_client();
       if (!valid_group_name(req.group))
         return make_error(broker_errc::invalid_message,
                           "consumer group name must match [A-Za-z0-9_%-]{1,127}");
@@ -435,6 +465,8 @@ partition_actor::behavior_type partition(self_ptr self, std::shared_ptr<partitio
     [self](ha_position_atom) -> ha_position { return slave_position(self->state); },
     [self](fetch_offset_req& req) -> caf::result<fetch_offset_reply> {
       auto& st = self->state;
+      if (!client_allowed(self))
+        return unauthorized_client();
       if (!valid_group_name(req.group))
         return make_error(broker_errc::invalid_message,
                           "consumer group name must match [A-Za-z0-9_%-]{1,127}");
@@ -449,8 +481,10 @@ partition_actor::behavior_type partition(self_ptr self, std::shared_ptr<partitio
       r.queue_end = st.store->queue_end(req.topic, req.queue_id);
       return r;
     },
-    [self](status_atom) -> partition_status {
+    [self](status_atom) -> caf::result<partition_status> {
       auto& st = self->state;
+      if (!client_allowed(self))
+        return unauthorized_client();
       partition_status s;
       s.flush_disk_type = st.opts.sync_flush ? "SYNC_FLUSH" : "ASYNC_FLUSH";
       s.broker_role = st.opts.broker_role;

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <memory>
 #include <map>
+#include <set>
 #include <optional>
 #include <vector>
 
@@ -41,6 +42,7 @@ struct pull_req {
 /// disconnects, and answers with what a client must know about it.
 struct hello_req {
   std::string client_id;
+  std::string token; ///< the broker's authToken, when it has one
 };
 
 struct hello_reply {
@@ -188,7 +190,7 @@ typename Inspector::result_type inspect(Inspector& f, pull_req& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, hello_req& x) {
-  return f(caf::meta::type_name("holdfast::hello_req"), x.client_id);
+  return f(caf::meta::type_name("holdfast::hello_req"), x.client_id, x.token);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, hello_reply& x) {
@@ -261,6 +263,7 @@ struct partition_options {
   bool sync_master = false;  ///< brokerRole = SYNC_MASTER: sends wait for a slave's ack
   std::string master_address;
   std::string auth_token;
+  std::string client_token; ///< authToken for producers and consumers ("" = no check)
   std::chrono::milliseconds slave_timeout{5000};
   std::chrono::milliseconds housekeeping_interval{20000};
   uint64_t max_gap_not_in_sync = 256ull << 20;
@@ -307,6 +310,8 @@ struct partition_state {
   offset_monitor replicated;  ///< SYNC_MASTER sends waiting for a slave's acknowledgement
   std::map<std::string, attached_slave> slaves;
   std::vector<parked_fetch> parked_fetches;
+  /// Client nodes that presented the authToken in their hello (when one is configured).
+  std::set<caf::node_id> authenticated;
   /// When the next tick is due (flush deadlines and long-poll deadlines share one timer).
   std::optional<std::chrono::steady_clock::time_point> timer_at;
 

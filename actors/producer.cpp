@@ -56,7 +56,7 @@ void adopt_broker(self_ptr self, partition_actor broker) {
   auto& st = self->state;
   st.broker = std::move(broker);
   self->monitor(st.broker);
-  hello_req hello{st.opts.client_id};
+  hello_req hello{st.opts.client_id, st.opts.auth_token};
   self->request(st.broker, std::chrono::seconds(10), hello)
     .then(
       [self](hello_reply& r) {

@@ -23,6 +23,7 @@ struct producer_options {
   /// in-process broker (the handle given at spawn is used as it is).
   std::string broker_address;
   std::string client_id = "producer";
+  std::string auth_token; ///< the broker's authToken, if it has one
 };
 
 /// A send with its own retry count (the async API uses retryTimesWhenSendAsyncFailed).

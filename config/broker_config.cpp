@@ -124,6 +124,9 @@ schema<broker_config> make_broker_schema() {
   s.add(string_property("haAuthToken", &c::ha_auth_token, "",
                         "Shared secret a slave must present to receive the log or report an "
                         "acknowledgement; empty means no check."));
+  s.add(string_property("authToken", &c::auth_token, "",
+                        "Shared secret producers and consumers must present in their hello; "
+                        "empty means no check."));
   s.add_check({{"brokerRole", "haMasterAddress"},
                "A SLAVE needs `haMasterAddress` as HOST:PORT.",
                [](const c& config) -> std::optional<std::string> {

@@ -62,6 +62,7 @@ struct broker_config {
   std::uint64_t ha_max_gap_not_in_sync{};
   std::chrono::milliseconds slave_timeout{};
   std::string ha_auth_token{};
+  std::string auth_token{};
 
   friend bool operator==(const broker_config&, const broker_config&) = default;
 };

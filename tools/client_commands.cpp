@@ -92,6 +92,7 @@ std::string what_of(std::exception_ptr e) {
 
 constexpr const char* produce_usage = R"(usage: holdfast produce --broker HOST:PORT --topic T [--count N] [--size BYTES]
                         [--inflight K] [--mode sync|async|oneway] [--acked FILE]
+                        [--auth-token TOKEN]
 
 Sends N messages (default 1000) of BYTES bytes (default 1024) with K in flight (default 1).
 --acked appends one line per answered send: `MSG_ID STATUS QUEUE:OFFSET`, or
@@ -110,6 +111,7 @@ int run_produce(const std::vector<std::string>& args) {
   auto inflight = p.get_int("--inflight", 1, 1, 100000);
   auto mode = p.get("--mode", "sync");
   auto acked_path = p.get("--acked");
+  auto token = p.get("--auth-token");
   p.done();
   if (broker.empty() || topic.empty()) {
     std::fprintf(stderr, "holdfast produce: --broker and --topic are required\n%s", produce_usage);
@@ -125,6 +127,7 @@ int run_produce(const std::vector<std::string>& args) {
     client::producer_config cfg;
     cfg.broker = broker;
     cfg.client_id = "holdfast-produce";
+    cfg.auth_token = token;
     client::producer prod{cfg};
     prod.start();
     auto prefix = make_msg_id_prefix();
@@ -226,6 +229,7 @@ namespace {
 
 constexpr const char* consume_usage = R"(usage: holdfast consume --broker HOST:PORT --topic T [--group G] [--from-beginning]
                         [--max N] [--idle-exit-ms MS] [--print ids|bodies|none]
+                        [--auth-token TOKEN]
 
 Consumes with group G (default holdfast_cli), committing each batch after it was printed.
 A group that never committed starts at the end of the topic, or at its beginning with
@@ -245,6 +249,7 @@ int run_consume(const std::vector<std::string>& args) {
   auto max = p.get_int("--max", 0, 0, 1'000'000'000'000LL);
   auto idle_ms = p.get_int("--idle-exit-ms", 0, 0, 86'400'000);
   auto print = p.get("--print", "ids");
+  cfg.auth_token = p.get("--auth-token");
   p.done();
   if (cfg.broker.empty() || cfg.topic.empty()) {
     std::fprintf(stderr, "holdfast consume: --broker and --topic are required\n%s", consume_usage);
@@ -294,7 +299,7 @@ int run_consume(const std::vector<std::string>& args) {
 
 namespace {
 
-constexpr const char* verify_usage = R"(usage: holdfast verify --broker HOST:PORT --topic T --acked FILE
+constexpr const char* verify_usage = R"(usage: holdfast verify --broker HOST:PORT --topic T --acked FILE [--auth-token TOKEN]
 
 Reads the whole topic and compares it with an --acked file of `holdfast produce`. Reports the
 SEND_OK ids that are missing (exit 1 if any), ids stored more than once, and ids stored though
@@ -308,6 +313,7 @@ int run_verify(const std::vector<std::string>& args) {
   auto broker = p.get("--broker");
   auto topic = p.get("--topic");
   auto acked_path = p.get("--acked");
+  auto token = p.get("--auth-token");
   p.done();
   if (broker.empty() || topic.empty() || acked_path.empty()) {
     std::fprintf(stderr, "holdfast verify: --broker, --topic and --acked are required\n%s",
@@ -342,6 +348,7 @@ int run_verify(const std::vector<std::string>& args) {
     cfg.poll_wait = std::chrono::milliseconds(300);
     cfg.pull_batch = 1024;
     cfg.client_id = "holdfast-verify";
+    cfg.auth_token = token;
     client::consumer c{cfg};
     c.start();
     std::unordered_map<std::string, uint32_t> stored;
@@ -383,7 +390,7 @@ int run_verify(const std::vector<std::string>& args) {
 
 namespace {
 
-constexpr const char* status_usage = R"(usage: holdfast status --broker HOST:PORT
+constexpr const char* status_usage = R"(usage: holdfast status --broker HOST:PORT [--auth-token TOKEN]
 
 Prints the broker's role, flush type, commit-log offsets (written, flushed, confirmed) and its
 topics with the end offset of each queue.
@@ -394,6 +401,7 @@ topics with the end offset of each queue.
 int run_status(const std::vector<std::string>& args) {
   flag_parser p{"status", args, status_usage};
   auto broker = p.get("--broker");
+  auto token = p.get("--auth-token");
   p.done();
   if (broker.empty()) {
     std::fprintf(stderr, "holdfast status: --broker is required\n%s", status_usage);
@@ -401,7 +409,7 @@ int run_status(const std::vector<std::string>& args) {
   }
   set_log_level(log_level::warning);
   try {
-    auto s = client::broker_status(broker, std::chrono::seconds(10));
+    auto s = client::broker_status(broker, std::chrono::seconds(10), token);
     std::printf("broker     %s\nrole       %s\nflush      %s\nwritten    %llu\nflushed    %llu\n"
                 "confirmed  %llu\nfsyncs     %llu\nappends    %llu requests, %llu messages\n",
                 broker.c_str(), s.broker_role.c_str(), s.flush_disk_type.c_str(),

@@ -63,7 +63,8 @@ TEST_CASE("the broker schema declares every key once and consistently", "[config
                                     "haTransferBatchSize",
                                     "haMaxGapNotInSync",
                                     "slaveTimeout",
-                                    "haAuthToken"});
+                                    "haAuthToken",
+                                    "authToken"});
 }
 
 TEST_CASE("a default-constructed broker config holds the table's defaults", "[config]") {

@@ -274,3 +274,27 @@ TEST_CASE("the example programs work against a broker process", "[e2e]") {
   // 5 sync + 5 async + 5 oneway + 5 asio + 12 from the actor application.
   CHECK(out.find("consumed 32 messages") != std::string::npos);
 }
+
+TEST_CASE("with authToken set, clients without it are refused", "[e2e][hostile]") {
+  temp_dir dir;
+  broker_process broker(dir.path(), dir.path() + "/store", free_port(), {"authToken=\"s3cret\""});
+  std::string out, err;
+  auto args = produce_args(broker.address(), "auth", 5, 1, "sync", dir.path() + "/no");
+  CHECK(run(args, dir.path(), out, &err) == 1);
+  CHECK(err.find("unauthorized") != std::string::npos);
+  args = produce_args(broker.address(), "auth", 5, 1, "sync", dir.path() + "/yes");
+  args.push_back("--auth-token");
+  args.push_back("s3cret");
+  REQUIRE(run(args, dir.path(), out) == 0);
+  CHECK(count_lines(slurp(dir.path() + "/yes"), " SEND_OK ") == 5);
+  CHECK(run({bin("holdfast"), "consume", "--broker", broker.address(), "--topic", "auth",
+             "--from-beginning", "--max", "1"},
+            dir.path(), out, &err)
+        == 1);
+  CHECK(err.find("unauthorized") != std::string::npos);
+  CHECK(run({bin("holdfast"), "verify", "--broker", broker.address(), "--topic", "auth",
+             "--acked", dir.path() + "/yes", "--auth-token", "s3cret"},
+            dir.path(), out)
+        == 0);
+  CHECK(last_line(out) == "missing=0 duplicated=0 unacknowledged=0");
+}
