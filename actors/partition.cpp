@@ -187,6 +187,24 @@ caf::error unauthorized_client() {
   return make_error(broker_errc::unauthorized, "this broker requires authToken in the hello");
 }
 
+// The checks every consumer-side request shares: who asks, for which group, topic and queue.
+// An empty `group` means the request has none.
+caf::error check_request(self_ptr self, const std::string* group, const std::string& topic,
+                         int32_t queue_id) {
+  auto& st = self->state;
+  if (!client_allowed(self))
+    return unauthorized_client();
+  if (group != nullptr && !valid_group_name(*group))
+    return make_error(broker_errc::invalid_message,
+                      "consumer group name must match [A-Za-z0-9_%-]{1,127}");
+  if (!valid_topic_name(topic))
+    return make_error(broker_errc::invalid_message,
+                      "topic name must match [A-Za-z0-9_%-]{1,127}");
+  if (queue_id < 0 || queue_id >= st.store->queue_count(topic))
+    return make_error(broker_errc::invalid_message, "queue id out of range");
+  return {};
+}
+
 // The send coroutine. Arguments by value: they must outlive every suspension.
 task<void> send(self_ptr self, append_req req, caf::typed_response_promise<append_reply> rp) {
   auto& st = self->state;
@@ -332,13 +350,8 @@ partition_actor::behavior_type partition(self_ptr self, std::shared_ptr<partitio
     },
     [self](pull_req& req) -> caf::result<pull_reply> {
       auto& st = self->state;
-      if (!client_allowed(self))
-        return unauthorized_client();
-      if (!valid_topic_name(req.topic))
-        return make_error(broker_errc::invalid_message,
-                          "topic name must match [A-Za-z0-9_%-]{1,127}");
-      if (req.queue_id < 0 || req.queue_id >= st.store->queue_count(req.topic))
-        return make_error(broker_errc::invalid_message, "queue id out of range");
+      if (auto err = check_request(self, nullptr, req.topic, req.queue_id))
+        return err;
       auto r = read_pull(st, req);
       if (!r)
         return r.error();
@@ -355,16 +368,8 @@ partition_actor::behavior_type partition(self_ptr self, std::shared_ptr<partitio
     },
     [self](commit_offset_req& req) -> caf::result<bool> {
       auto& st = self->state;
-      if (!client_allowed(self))
-        return unauthorized_client();
-      if (!valid_group_name(req.group))
-        return make_error(broker_errc::invalid_message,
-                          "consumer group name must match [A-Za-z0-9_%-]{1,127}");
-      if (!valid_topic_name(req.topic))
-        return make_error(broker_errc::invalid_message,
-                          "topic name must match [A-Za-z0-9_%-]{1,127}");
-      if (req.queue_id < 0 || req.queue_id >= st.store->queue_count(req.topic))
-        return make_error(broker_errc::invalid_message, "queue id out of range");
+      if (auto err = check_request(self, &req.group, req.topic, req.queue_id))
+        return err;
       auto end = st.store->queue_end(req.topic, req.queue_id);
       if (req.offset > end)
         return make_error(broker_errc::invalid_message,
@@ -465,14 +470,8 @@ partition_actor::behavior_type partition(self_ptr self, std::shared_ptr<partitio
     [self](ha_position_atom) -> ha_position { return slave_position(self->state); },
     [self](fetch_offset_req& req) -> caf::result<fetch_offset_reply> {
       auto& st = self->state;
-      if (!client_allowed(self))
-        return unauthorized_client();
-      if (!valid_group_name(req.group))
-        return make_error(broker_errc::invalid_message,
-                          "consumer group name must match [A-Za-z0-9_%-]{1,127}");
-      if (!valid_topic_name(req.topic))
-        return make_error(broker_errc::invalid_message,
-                          "topic name must match [A-Za-z0-9_%-]{1,127}");
+      if (auto err = check_request(self, &req.group, req.topic, req.queue_id))
+        return err;
       fetch_offset_reply r;
       if (auto off = st.offsets->get(req.group, req.topic, req.queue_id)) {
         r.found = true;
