@@ -45,7 +45,8 @@ flush_options flush_options_of(const config::broker_config& cfg) {
 }
 
 caf::expected<broker_handles> start_broker(caf::actor_system& sys,
-                                           const config::broker_config& cfg, file_system& fs) {
+                                           const config::broker_config& cfg, file_system& fs,
+                                           const broker_faults& faults) {
   broker_handles b;
   std::unique_ptr<message_store> store;
   auto so = store_options_of(cfg);
@@ -66,7 +67,12 @@ caf::expected<broker_handles> start_broker(caf::actor_system& sys,
                                                       + ": " + std::string(to_string(e)));
   b.flusher = spawn_flush_service(sys, store->log(), flush_options_of(cfg));
   partition_parts parts{std::move(store), std::move(offsets)};
-  b.partition = spawn_partition(sys, std::move(parts), b.flusher, partition_options_of(cfg));
+  auto po = partition_options_of(cfg);
+  po.fault_drop_replies_every = faults.drop_replies_every;
+  if (po.fault_drop_replies_every > 0)
+    log_warning("FAULT INJECTION: the reply to every {}th stored batch is dropped (testing only)",
+                po.fault_drop_replies_every);
+  b.partition = spawn_partition(sys, std::move(parts), b.flusher, po);
   if (cfg.broker_role == config::broker_role::slave) {
     replication_link_options lo;
     lo.master_address = cfg.ha_master_address;

@@ -18,10 +18,16 @@ struct broker_handles {
   recovery_report recovery;
 };
 
+/// Faults a test can inject into a real broker process (holdfast-broker --fault-...).
+struct broker_faults {
+  uint32_t drop_replies_every = 0; ///< see partition_options::fault_drop_replies_every
+};
+
 /// Opens (and recovers) the store under `cfg.store_path_root_dir` through `fs`, spawns the flush
 /// service and the partition. The errors are for humans: they name the path and the cause.
 [[nodiscard]] caf::expected<broker_handles>
-start_broker(caf::actor_system& sys, const config::broker_config& cfg, file_system& fs);
+start_broker(caf::actor_system& sys, const config::broker_config& cfg, file_system& fs,
+             const broker_faults& faults = {});
 
 /// Clean stop: the partition syncs and writes the clean-shutdown marker, then both actors exit.
 /// Returns true when the marker was written.

@@ -71,6 +71,8 @@ void producer::start() {
     throw client_error("sendMsgTimeout must be positive");
   if (cfg_.retry_times_when_send_failed < 0 || cfg_.retry_times_when_send_async_failed < 0)
     throw client_error("retry counts must not be negative");
+  if (cfg_.request_timeout.count() < 0)
+    throw client_error("requestTimeout must not be negative");
   if (cfg_.linger_ms.count() < 0 || cfg_.batch_max_bytes == 0)
     throw client_error("lingerMs must not be negative and batchMaxBytes must be positive");
   sys_cfg_ = make_config();
@@ -84,6 +86,8 @@ void producer::start() {
   opts.broker_address = cfg_.broker;
   opts.client_id = cfg_.client_id;
   opts.auth_token = cfg_.auth_token;
+  opts.idempotence = cfg_.enable_idempotence;
+  opts.request_timeout = cfg_.request_timeout;
   // Say hello first: a refused token is an exception here, not a stream of failed sends.
   hello_ = say_hello(*sys_, broker_, cfg_.client_id, cfg_.auth_token);
   hello_ = hello_reply{};

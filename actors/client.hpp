@@ -64,6 +64,11 @@ struct producer_config {
   std::chrono::milliseconds linger_ms{0};       ///< lingerMs (0: only what is already waiting)
   std::string client_id = "producer";
   std::string auth_token; ///< the broker's authToken, if it has one
+  /// enableIdempotence: a retried send the broker already stored is answered with the original
+  /// SendResult instead of being stored twice (see producer_actor).
+  bool enable_idempotence = true;
+  /// Longest wait for one attempt (0: all of sendMsgTimeout). Shorter, a lost reply is retried.
+  std::chrono::milliseconds request_timeout{0};
 };
 
 /// A producer connected to one broker. Thread-safe: any thread may send.

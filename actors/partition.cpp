@@ -237,9 +237,16 @@ task<void> send(self_ptr self, append_req req, caf::typed_response_promise<appen
   uint64_t end = 0;
   ++st.append_requests;
   st.messages += req.msgs.size();
-  if (auto e = st.store->append(req.msgs, now_ms(), reply.results, end); e != errc::ok) {
-    rp.deliver(make_error(broker_errc::storage_failure,
-                          std::string("append failed: ") + std::string(to_string(e))));
+  std::string detail;
+  if (auto e = st.store->append(req.msgs, now_ms(), reply.results, end, &detail);
+      e != errc::ok) {
+    if (e == errc::out_of_sequence)
+      rp.deliver(make_error(broker_errc::out_of_sequence, detail));
+    else if (e == errc::out_of_range)
+      rp.deliver(make_error(broker_errc::sequence_expired, detail));
+    else
+      rp.deliver(make_error(broker_errc::storage_failure,
+                            std::string("append failed: ") + std::string(to_string(e))));
     co_return;
   }
   // Slaves waiting in a fetch get the new records now, in parallel with our own flush.
@@ -286,6 +293,14 @@ task<void> send(self_ptr self, append_req req, caf::typed_response_promise<appen
   st.refresh_confirmed();
   for (auto& res : reply.results)
     res.status = status;
+  if (st.opts.fault_drop_replies_every > 0
+      && ++st.replies_seen % st.opts.fault_drop_replies_every == 0) {
+    // Testing only (holdfast-broker --fault-drop-replies): stored, but the producer never hears.
+    log_warning("fault injection: dropping the reply to a stored batch of {}",
+                reply.results.size());
+    serve_parked(self, false);
+    co_return;
+  }
   rp.deliver(std::move(reply));
   serve_parked(self, false);
 }
@@ -333,6 +348,8 @@ partition_actor::behavior_type partition(self_ptr self, std::shared_ptr<partitio
       log_info("client connected: {} as '{}'", sender ? caf::to_string(sender) : "?",
                req.client_id.substr(0, 128));
       hello_reply r;
+      if (auto e = st.store->new_producer_id(r.producer_id); e != errc::ok)
+        log_warning("no producer id for '{}': {}", req.client_id.substr(0, 64), to_string(e));
       r.broker_name = st.opts.broker_name;
       r.broker_role = st.opts.broker_role;
       r.flush_disk_type = st.opts.sync_flush ? "SYNC_FLUSH" : "ASYNC_FLUSH";
@@ -493,6 +510,8 @@ partition_actor::behavior_type partition(self_ptr self, std::shared_ptr<partitio
       s.fsyncs = st.store->log()->sync_count();
       s.append_requests = st.append_requests;
       s.messages = st.messages;
+      s.duplicates = st.store->duplicates();
+      s.producer_streams = st.store->producers().streams();
       s.master_address = st.opts.slave ? st.opts.master_address : std::string{};
       auto now = std::chrono::steady_clock::now();
       for (auto& [id, sl] : st.slaves)

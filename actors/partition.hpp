@@ -52,6 +52,8 @@ struct hello_reply {
   uint32_t sync_flush_timeout_ms = 0;
   uint64_t max_message_size = 0;
   int32_t queue_nums = 0;
+  /// A fresh id for an idempotent producer (every hello gets one; 0 when none could be made).
+  uint64_t producer_id = 0;
 };
 
 /// Store a consumer group's next offset for one queue, durably (fsync + rename) before the reply.
@@ -170,6 +172,8 @@ struct partition_status {
   uint64_t fsyncs = 0;
   uint64_t append_requests = 0; ///< batches received since start
   uint64_t messages = 0;        ///< messages stored since start
+  uint64_t duplicates = 0;      ///< retried sends answered with their original result
+  uint64_t producer_streams = 0; ///< idempotent producer streams the broker remembers
   std::vector<topic_info> topics;
   std::vector<slave_info> slaves; ///< on a master: the attached slaves
   std::string master_address;     ///< on a slave: where it replicates from
@@ -195,7 +199,8 @@ typename Inspector::result_type inspect(Inspector& f, hello_req& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, hello_reply& x) {
   return f(caf::meta::type_name("holdfast::hello_reply"), x.broker_name, x.broker_role,
-           x.flush_disk_type, x.sync_flush_timeout_ms, x.max_message_size, x.queue_nums);
+           x.flush_disk_type, x.sync_flush_timeout_ms, x.max_message_size, x.queue_nums,
+           x.producer_id);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, commit_offset_req& x) {
@@ -218,7 +223,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, partition_status& x) {
   return f(caf::meta::type_name("holdfast::partition_status"), x.flush_disk_type,
            x.broker_role, x.written, x.flushed, x.confirmed, x.fsyncs, x.append_requests,
-           x.messages, x.topics, x.slaves, x.master_address);
+           x.messages, x.duplicates, x.producer_streams, x.topics, x.slaves, x.master_address);
 }
 
 /// The broker partition: the single writer of the commit log.
@@ -268,6 +273,8 @@ struct partition_options {
   std::chrono::milliseconds housekeeping_interval{20000};
   uint64_t max_gap_not_in_sync = 256ull << 20;
   uint32_t transfer_batch_size = 32 * 1024;
+  /// Testing only: drop the reply to every Nth stored batch (0: never), so producers retry.
+  uint32_t fault_drop_replies_every = 0;
 };
 
 /// A slave as the master sees it.
@@ -303,6 +310,7 @@ struct partition_state {
   bool stopping = false;
   uint64_t append_requests = 0;
   uint64_t messages = 0;
+  uint64_t replies_seen = 0; ///< for fault_drop_replies_every
   std::unique_ptr<offset_store> offsets; ///< consumer-group offsets
   offset_monitor flushed;     ///< sends waiting for their batch to be durable
   bool pumping = false;       ///< the flush pump coroutine is running

@@ -4,6 +4,7 @@
 
 #include <caf/io/all.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <random>
@@ -35,32 +36,70 @@ void post_tick(self_ptr self) {
   }
 }
 
+void send_hello(self_ptr self);
+
+// A send that failed for good. If it was stamped with the current producer id, its stream may
+// now have a hole that would refuse every later send: retire the id, take a new one.
+void fail(self_ptr self, producer_state::pending& p, const caf::error& err) {
+  auto& st = self->state;
+  p.rp.deliver(err);
+  if (p.msg.producer_id != 0 && p.msg.producer_id == st.producer_id) {
+    st.producer_id = 0;
+    st.next_sequence.clear();
+    if (st.broker && !st.hello_pending)
+      send_hello(self);
+  }
+}
+
+bool is_sequence_gap(const caf::error& err) {
+  return err.category() == caf::atom("holdfast")
+         && err.code() == static_cast<uint8_t>(broker_errc::out_of_sequence);
+}
+
 void on_failure(self_ptr self, std::vector<producer_state::pending>& batch,
                 const caf::error& err) {
+  auto& st = self->state;
   auto now = clock_type::now();
   bool requeued = false;
+  bool gap = is_sequence_gap(err);
   for (auto& p : batch) {
-    if (retriable(err) && p.attempts < p.max_retries && now < p.deadline) {
+    if (gap && now < p.deadline) {
+      // Nothing of the batch was stored: an earlier send of a stream is still on its way (it
+      // goes first, sends are dispatched in order), or the stream was retired (re-stamp).
+      if (p.msg.producer_id != st.producer_id)
+        p.msg.producer_id = 0;
+      st.queue.push_back(std::move(p));
+    } else if (retriable(err) && p.attempts < p.max_retries && now < p.deadline) {
       ++p.attempts;
-      self->state.queue.push_back(std::move(p));
+      st.queue.push_back(std::move(p));
       requeued = true;
     } else {
-      p.rp.deliver(err);
+      fail(self, p, err);
     }
   }
-  if (requeued)
+  if (gap)
+    post_tick(self); // give the earlier send a moment instead of bouncing at once
+  else if (requeued)
     post_drain(self);
 }
 
-void adopt_broker(self_ptr self, partition_actor broker) {
+void send_hello(self_ptr self) {
   auto& st = self->state;
-  st.broker = std::move(broker);
-  self->monitor(st.broker);
+  st.hello_pending = true;
   hello_req hello{st.opts.client_id, st.opts.auth_token};
   self->request(st.broker, std::chrono::seconds(10), hello)
     .then(
       [self](hello_reply& r) {
         auto& st = self->state;
+        st.hello_pending = false;
+        if (st.opts.idempotence) {
+          if (r.producer_id == 0)
+            log_warning("producer: the broker gave no producer id; sending without idempotence");
+          // A new id starts new streams; sends stamped with an older id keep it.
+          st.producer_id = r.producer_id;
+          st.next_sequence.clear();
+        }
+        post_drain(self);
         if (st.opts.send_timeout.count() <= static_cast<int64_t>(r.sync_flush_timeout_ms)
             && r.flush_disk_type == "SYNC_FLUSH")
           log_warning("producer: sendMsgTimeout ({} ms) is not longer than the broker's "
@@ -69,7 +108,18 @@ void adopt_broker(self_ptr self, partition_actor broker) {
                       st.opts.send_timeout.count(), r.sync_flush_timeout_ms);
         st.hello = std::move(r);
       },
-      [](caf::error& e) { log_warning("producer: hello failed: {}", describe(e)); });
+      [self](caf::error& e) {
+        self->state.hello_pending = false;
+        log_warning("producer: hello failed: {}", describe(e));
+        post_drain(self);
+      });
+}
+
+void adopt_broker(self_ptr self, partition_actor broker) {
+  auto& st = self->state;
+  st.broker = std::move(broker);
+  self->monitor(st.broker);
+  send_hello(self);
 }
 
 // A failed connection attempt counts as one attempt of every send waiting for it: with the
@@ -78,9 +128,11 @@ void adopt_broker(self_ptr self, partition_actor broker) {
 void count_failed_attempt(self_ptr self, const caf::error& err) {
   auto& st = self->state;
   std::vector<producer_state::pending> keep;
-  for (auto& p : st.queue) {
+  auto queue = std::move(st.queue);
+  st.queue.clear();
+  for (auto& p : queue) {
     if (++p.attempts > p.max_retries)
-      p.rp.deliver(err);
+      fail(self, p, err);
     else
       keep.push_back(std::move(p));
   }
@@ -127,6 +179,8 @@ void dispatch(self_ptr self, std::vector<producer_state::pending> batch) {
   for (auto& p : batch)
     deadline = std::min(deadline, p.deadline);
   auto budget = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+  if (st.opts.request_timeout.count() > 0)
+    budget = std::min(budget, st.opts.request_timeout);
   if (budget.count() < 1)
     budget = std::chrono::milliseconds{1};
   append_req req;
@@ -153,12 +207,29 @@ caf::typed_response_promise<send_result> enqueue(self_ptr self, message msg, int
   auto& st = self->state;
   if (msg.msg_id.empty())
     msg.msg_id = st.id_prefix + std::to_string(++st.id_counter);
+  // Refuse here what the broker would refuse: one bad message must not fail the batch it
+  // would travel in, nor leave a hole in an idempotent stream.
+  auto rp = self->make_response_promise<send_result>();
+  std::string bad;
+  if (!valid_topic_name(msg.topic))
+    bad = "topic name must match [A-Za-z0-9_%-]{1,127}";
+  else if (msg.queue_id < -1)
+    bad = "queue id out of range";
+  else if (msg.msg_id.size() > 128)
+    bad = "message id longer than 128 bytes";
+  else if (st.hello.max_message_size > 0 && msg.body.size() > st.hello.max_message_size)
+    bad = "message body exceeds maxMessageSize (" + std::to_string(st.hello.max_message_size) + ")";
+  if (!bad.empty()) {
+    rp.deliver(make_error(broker_errc::invalid_message, bad));
+    return rp;
+  }
+  msg.producer_id = 0; // stamped at dispatch, by this producer only
   producer_state::pending p;
   p.msg = std::move(msg);
-  p.rp = self->make_response_promise<send_result>();
+  p.rp = rp;
   p.max_retries = std::max(0, retries);
   p.deadline = clock_type::now() + st.opts.send_timeout;
-  auto rp = p.rp;
+  p.order = ++st.arrivals;
   st.queue.push_back(std::move(p));
   post_drain(self);
   return rp;
@@ -225,8 +296,21 @@ producer_actor::behavior_type producer(self_ptr self, partition_actor broker,
         post_tick(self);
         return;
       }
+      if (st.hello_pending)
+        return; // its reply drains: new sends need the producer id it carries
       auto queue = std::move(st.queue);
       st.queue.clear();
+      // Retried sends rejoin in their original order, ahead of later ones of their stream.
+      std::stable_sort(queue.begin(), queue.end(),
+                       [](const auto& a, const auto& b) { return a.order < b.order; });
+      if (st.opts.idempotence && st.producer_id != 0) {
+        for (auto& p : queue) {
+          if (p.msg.producer_id != 0)
+            continue;
+          p.msg.producer_id = st.producer_id;
+          p.msg.sequence = st.next_sequence[{p.msg.topic, p.msg.queue_id}]++;
+        }
+      }
       std::vector<producer_state::pending> batch;
       size_t bytes = 0;
       for (auto& p : queue) {
@@ -247,10 +331,12 @@ producer_actor::behavior_type producer(self_ptr self, partition_actor broker,
       st.tick_posted = false;
       auto now = clock_type::now();
       std::vector<producer_state::pending> keep;
-      for (auto& p : st.queue) {
+      auto queue = std::move(st.queue);
+      st.queue.clear();
+      for (auto& p : queue) {
         if (p.deadline <= now)
-          p.rp.deliver(caf::make_error(caf::sec::request_timeout,
-                                       "no connection to the broker within sendMsgTimeout"));
+          fail(self, p, caf::make_error(caf::sec::request_timeout,
+                                        "no connection to the broker within sendMsgTimeout"));
         else
           keep.push_back(std::move(p));
       }

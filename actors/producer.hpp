@@ -6,6 +6,7 @@
 #include <caf/all.hpp>
 
 #include <chrono>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,12 @@ struct producer_options {
   std::string broker_address;
   std::string client_id = "producer";
   std::string auth_token; ///< the broker's authToken, if it has one
+  /// enableIdempotence: number the sends so the broker stores a retried one only once and
+  /// answers it with the original SendResult.
+  bool idempotence = true;
+  /// Longest wait for one attempt's answer (0: the rest of send_timeout). Shorter than
+  /// send_timeout, a lost reply leaves time for a retry.
+  std::chrono::milliseconds request_timeout{0};
 };
 
 /// A send with its own retry count (the async API uses retryTimesWhenSendAsyncFailed).
@@ -53,6 +60,14 @@ typename Inspector::result_type inspect(Inspector& f, send_req& x) {
 /// (invalid_message) is not. A send_status other than SEND_OK is an answer, not a failure: it is
 /// returned as is (the seed: the application decides how to compensate).
 ///
+/// Idempotence (enableIdempotence, default on): every hello gets a fresh producer id from the
+/// broker; each send is stamped, when it is first dispatched, with that id and the next
+/// sequence number of its stream (topic, requested queue), and keeps both across retries, so
+/// the broker answers a retry of a stored message with the original result. Sends go out in
+/// stamping order. An out_of_sequence refusal (an earlier send of the stream is still being
+/// retried) is retried without counting as an attempt; a send that fails for good retires the
+/// producer id (its stream may now have a hole) and later sends get a new one.
+///
 /// Connection: the broker handle is monitored. When it goes down and broker_address is set,
 /// the actor reconnects through the middleman (every 200 ms) while sends wait; a send whose
 /// budget runs out meanwhile fails with a timeout. `status_atom` returns the broker's hello.
@@ -69,6 +84,7 @@ struct producer_state {
     int attempts = 0;
     int max_retries = 2;
     std::chrono::steady_clock::time_point deadline;
+    uint64_t order = 0; ///< arrival order: sends are dispatched (and stamped) in it
   };
   partition_actor broker;
   producer_options opts;
@@ -80,6 +96,10 @@ struct producer_state {
   std::string id_prefix;
   uint64_t id_counter = 0;
   uint64_t batches = 0; ///< append requests sent, for benchmarks
+  uint64_t arrivals = 0;
+  bool hello_pending = false;  ///< sends wait for the hello: it carries the producer id
+  uint64_t producer_id = 0;    ///< 0: none yet, or retired
+  std::map<std::pair<std::string, int32_t>, uint64_t> next_sequence;
   static inline const char* name = "holdfast.producer";
 };
 

@@ -15,6 +15,8 @@ std::string_view to_string(broker_errc x) noexcept {
     case broker_errc::not_master: return "not_master";
     case broker_errc::unauthorized: return "unauthorized";
     case broker_errc::out_of_order: return "out_of_order";
+    case broker_errc::out_of_sequence: return "out_of_sequence";
+    case broker_errc::sequence_expired: return "sequence_expired";
   }
   return "unknown";
 }
@@ -31,7 +33,8 @@ bool retriable(const caf::error& err) noexcept {
   if (err.category() == category)
     return err.code() != static_cast<uint8_t>(broker_errc::invalid_message)
            && err.code() != static_cast<uint8_t>(broker_errc::not_master)
-           && err.code() != static_cast<uint8_t>(broker_errc::unauthorized);
+           && err.code() != static_cast<uint8_t>(broker_errc::unauthorized)
+           && err.code() != static_cast<uint8_t>(broker_errc::sequence_expired);
   return true; // timeouts, broken connections, dead actors: worth another attempt
 }
 

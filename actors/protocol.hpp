@@ -31,6 +31,9 @@ enum class broker_errc : uint8_t {
   not_master = 4,      ///< sends go to the master
   unauthorized = 5,    ///< a replication peer without the right haAuthToken
   out_of_order = 6,    ///< replicated bytes that do not continue the log, or an impossible ack
+  out_of_sequence = 7, ///< an idempotent producer's sequence number skips ahead (a gap) or
+                       ///< came twice in one batch: nothing of the batch was stored
+  sequence_expired = 8, ///< a retried send stored long ago: its original result is forgotten
 };
 
 [[nodiscard]] std::string_view to_string(broker_errc x) noexcept;
@@ -48,7 +51,7 @@ caf::error make_error(broker_errc x, std::string context);
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, message& x) {
   return f(caf::meta::type_name("holdfast::message"), x.topic, x.queue_id, x.msg_id,
-           x.properties, x.body);
+           x.properties, x.body, x.producer_id, x.sequence);
 }
 
 template <class Inspector>

@@ -17,6 +17,7 @@ enum class errc : uint8_t {
   invalid_argument, ///< a caller passed something the API does not accept
   closed,           ///< the object was closed, or the (simulated) power is off
   sticky_failure,   ///< an earlier fsync failed: the store refuses writes until restart
+  out_of_sequence,  ///< an idempotent producer's sequence number does not continue its stream
 };
 
 /// Human-readable name of a status, for logs and error messages.

@@ -25,6 +25,7 @@ std::string_view to_string(errc x) noexcept {
     case errc::invalid_argument: return "invalid argument";
     case errc::closed: return "closed";
     case errc::sticky_failure: return "an earlier fsync failed; restart the broker";
+    case errc::out_of_sequence: return "sequence number out of order";
   }
   return "unknown";
 }

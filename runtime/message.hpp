@@ -29,6 +29,10 @@ struct message {
   std::string msg_id;
   std::map<std::string, std::string> properties;
   std::vector<char> body;
+  /// Set by an idempotent producer, not by applications: the id the broker gave it (0: none)
+  /// and the message's number in its stream (topic and requested queue), from 0 without gaps.
+  uint64_t producer_id = 0;
+  uint64_t sequence = 0;
 };
 
 /// The broker's answer to one stored message.

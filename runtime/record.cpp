@@ -58,7 +58,7 @@ void encode(const message& msg, const fields& f, std::string& out) {
   put<uint8_t>(p + 8, static_cast<uint8_t>(record_type::message));
   put<uint8_t>(p + 9, format_version);
   put<uint16_t>(p + 10, static_cast<uint16_t>(f.queue_id));
-  put<uint32_t>(p + 12, 0);
+  put<uint32_t>(p + 12, f.flags);
   put<uint64_t>(p + 16, f.commit_log_offset);
   put<uint64_t>(p + 24, f.queue_offset);
   put<int64_t>(p + 32, f.store_timestamp_ms);
@@ -123,6 +123,7 @@ decode_status decode(std::span<const char> data, view& out) noexcept {
   out.type = static_cast<record_type>(type);
   out.length = length;
   out.f.queue_id = get<uint16_t>(p + 10);
+  out.f.flags = get<uint32_t>(p + 12);
   out.f.commit_log_offset = get<uint64_t>(p + 16);
   out.f.queue_offset = get<uint64_t>(p + 24);
   out.f.store_timestamp_ms = get<int64_t>(p + 32);

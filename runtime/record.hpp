@@ -16,7 +16,7 @@ namespace holdfast::record {
 //   8  u8  type (record_type)
 //   9  u8  format version (1)
 //  10  u16 queue id
-//  12  u32 flags (reserved, 0)
+//  12  u32 flags (flag_broker_queue; other bits 0)
 //  16  u64 commit-log offset of this record
 //  24  u64 queue offset
 //  32  i64 store timestamp, ms since the epoch
@@ -47,9 +47,14 @@ enum class decode_status : uint8_t {
 
 [[nodiscard]] std::string_view to_string(decode_status x) noexcept;
 
+/// Flag: the producer let the broker choose the queue, so the record's idempotence stream is
+/// (producer id, topic, -1) rather than (producer id, topic, queue id).
+constexpr uint32_t flag_broker_queue = 1;
+
 /// Everything a record holds besides its framing.
 struct fields {
   int32_t queue_id = 0;
+  uint32_t flags = 0;
   uint64_t commit_log_offset = 0;
   uint64_t queue_offset = 0;
   int64_t store_timestamp_ms = 0;

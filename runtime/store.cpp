@@ -5,7 +5,9 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <optional>
 
 namespace holdfast {
 
@@ -132,11 +134,125 @@ errc message_store::open(file_system& fs, store_options opts,
       return errc::corrupt;
   }
   st->log_ = std::move(log);
+  if (auto e = st->load_producers(); e != errc::ok)
+    return e;
   if (!clean) {
     if (auto e = st->checkpoint(); e != errc::ok)
       return e;
   }
   out = std::move(st);
+  return errc::ok;
+}
+
+errc message_store::scan(uint64_t from,
+                         const std::function<void(const record::view&)>& fn) {
+  // Chunked reads within one segment; a record cut by the chunk's end is read again whole.
+  constexpr size_t chunk = 1 << 20;
+  auto end = log_->write_offset();
+  uint64_t pos = from;
+  std::string buf;
+  while (pos < end) {
+    uint64_t base = 0;
+    auto limit = std::min(end, log_->segment_limit(pos, base));
+    auto len = static_cast<size_t>(std::min<uint64_t>(limit - pos, chunk));
+    if (auto e = log_->read(pos, len, buf); e != errc::ok)
+      return e;
+    size_t at = 0;
+    while (at < buf.size()) {
+      auto rec_len = record::peek_length(std::span<const char>(buf).subspan(at));
+      if (rec_len < record::header_size || pos + at + rec_len > limit)
+        return errc::corrupt;
+      if (at + rec_len > buf.size()) {
+        if (at == 0) { // one record larger than the chunk
+          if (auto e = log_->read(pos, rec_len, buf); e != errc::ok)
+            return e;
+          continue;
+        }
+        break;
+      }
+      record::view v;
+      if (record::decode(std::span<const char>(buf).subspan(at, rec_len), v)
+          != record::decode_status::ok)
+        return errc::corrupt;
+      fn(v);
+      at += rec_len;
+    }
+    pos += at;
+  }
+  return errc::ok;
+}
+
+void message_store::apply_producer(const record::view& v) {
+  if (v.f.producer_id == 0)
+    return;
+  stream_key key{v.f.producer_id, std::string(v.topic),
+                 (v.f.flags & record::flag_broker_queue) != 0 ? -1 : v.f.queue_id};
+  producers_.apply(key,
+                   sequenced_entry{v.f.sequence, v.f.queue_offset, v.f.commit_log_offset, v.length,
+                                   v.f.queue_id},
+                   v.f.store_timestamp_ms);
+}
+
+errc message_store::load_producers() {
+  // The snapshot, then the records written after it; without a usable snapshot, the whole log.
+  auto path = opts_.root + "/producer_state";
+  uint64_t from = log_->start_offset();
+  if (fs_.exists(path)) {
+    std::string bytes;
+    uint64_t covered = 0;
+    if (read_whole_file(fs_, path, bytes) == errc::ok
+        && producers_.decode(bytes, covered) == errc::ok) {
+      if (covered > log_->write_offset()) {
+        // The log lost a tail the snapshot had seen (it covers only flushed records, so only
+        // a truncation by a master can do this): forget what is gone.
+        producers_.truncate(log_->write_offset());
+        covered = log_->write_offset();
+      }
+      from = std::max(from, covered);
+    } else {
+      log_warning("recovery: producer state snapshot unreadable; rebuilding it from the log");
+      producers_ = producer_table{};
+    }
+  }
+  if (from < log_->write_offset()) {
+    if (auto e = scan(from, [this](const record::view& v) { apply_producer(v); });
+        e != errc::ok)
+      return e;
+  }
+  producer_snapshot_at_ = from;
+  // Producer ids: a new epoch per start, above every id the log has seen (a promoted slave's
+  // log holds its old master's ids).
+  std::string epoch_bytes;
+  uint64_t stored = 0;
+  if (fs_.exists(opts_.root + "/producer_epoch")
+      && read_whole_file(fs_, opts_.root + "/producer_epoch", epoch_bytes) == errc::ok)
+    stored = std::strtoull(epoch_bytes.c_str(), nullptr, 10);
+  producer_epoch_ = std::max(stored, producers_.max_producer_id() >> 32) + 1;
+  producer_counter_ = 0;
+  return write_file_atomically(fs_, opts_.root + "/producer_epoch",
+                               std::to_string(producer_epoch_) + "\n");
+}
+
+errc message_store::new_producer_id(uint64_t& out) {
+  if (producer_counter_ >= 0xffffffffull) {
+    ++producer_epoch_;
+    producer_counter_ = 0;
+    if (auto e = write_file_atomically(fs_, opts_.root + "/producer_epoch",
+                                       std::to_string(producer_epoch_) + "\n");
+        e != errc::ok)
+      return e;
+  }
+  out = (producer_epoch_ << 32) | ++producer_counter_;
+  return errc::ok;
+}
+
+errc message_store::write_producer_snapshot() {
+  auto covered = log_->flushed_offset();
+  if (auto e = write_file_atomically(fs_, opts_.root + "/producer_state",
+                                     producers_.encode(covered, producers_.newest_ms()));
+      e != errc::ok)
+    return e;
+  producer_snapshot_at_ = covered;
   return errc::ok;
 }
 
@@ -231,13 +347,46 @@ message_check message_store::check(const message& m) const {
 }
 
 errc message_store::append(std::vector<message>& batch, int64_t now_ms,
-                           std::vector<send_result>& out, uint64_t& end) {
+                           std::vector<send_result>& out, uint64_t& end, std::string* detail) {
   out.clear();
   if (closed_)
     return errc::closed;
   for (auto& m : batch)
     if (check(m) != message_check::ok)
       return errc::invalid_argument;
+  // Idempotent producers: which messages were stored before (answered from the table), which
+  // continue their stream; a gap fails the whole batch before anything is written.
+  std::vector<std::optional<sequenced_entry>> dup(batch.size());
+  std::vector<stream_key> keys(batch.size());
+  std::map<stream_key, uint64_t> next_seq;
+  uint64_t dup_end = 0;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    auto& m = batch[i];
+    if (m.producer_id == 0)
+      continue;
+    keys[i] = stream_key{m.producer_id, m.topic, m.queue_id};
+    auto [it, fresh] = next_seq.try_emplace(keys[i], 0);
+    if (fresh)
+      it->second = producers_.next_sequence(keys[i]);
+    if (m.sequence == it->second) {
+      ++it->second;
+      continue;
+    }
+    auto known = m.sequence < it->second ? producers_.find(keys[i], m.sequence) : std::nullopt;
+    if (!known) {
+      if (detail) {
+        *detail = "producer " + std::to_string(m.producer_id) + " topic '" + m.topic.substr(0, 127)
+                  + "' queue " + std::to_string(m.queue_id) + ": expected sequence "
+                  + std::to_string(it->second) + ", got " + std::to_string(m.sequence);
+        if (m.sequence < it->second)
+          *detail += ", which was stored but is older than the results this broker keeps";
+      }
+      // A gap means "not stored"; an old number means "stored, result forgotten".
+      return m.sequence < it->second ? errc::out_of_range : errc::out_of_sequence;
+    }
+    dup[i] = known;
+    dup_end = std::max(dup_end, known->commit_log_offset + known->length);
+  }
   auto base = log_->write_offset();
   auto offset = base;
   std::string buf;
@@ -249,20 +398,32 @@ errc message_store::append(std::vector<message>& batch, int64_t now_ms,
   std::map<std::pair<topic*, int32_t>, uint64_t> next;
   std::vector<std::pair<topic*, index_entry>> entries;
   entries.reserve(batch.size());
-  for (auto& m : batch) {
+  for (size_t i = 0; i < batch.size(); ++i) {
+    auto& m = batch[i];
+    if (dup[i]) {
+      auto& d = *dup[i];
+      out.push_back(send_result{send_status::send_ok, m.msg_id, d.queue_id, d.queue_offset,
+                                d.commit_log_offset});
+      entries.emplace_back(nullptr, index_entry{});
+      continue;
+    }
     topic* t = nullptr;
     if (auto e = get_topic(m.topic, t); e != errc::ok)
       return e;
-    if (m.queue_id < 0)
+    record::fields f;
+    if (m.queue_id < 0) {
       m.queue_id = static_cast<int32_t>(t->next_rr++ % t->queues.size());
+      f.flags |= record::flag_broker_queue;
+    }
     if (m.msg_id.empty())
       m.msg_id = id_prefix_ + std::to_string(++id_counter_);
     auto key = std::make_pair(t, m.queue_id);
     auto [it, fresh] = next.try_emplace(key, 0);
     if (fresh)
       it->second = t->queues[m.queue_id].index->count();
-    record::fields f;
     f.queue_id = m.queue_id;
+    f.producer_id = m.producer_id;
+    f.sequence = m.sequence;
     f.commit_log_offset = offset;
     f.queue_offset = it->second++;
     f.store_timestamp_ms = now_ms;
@@ -273,13 +434,26 @@ errc message_store::append(std::vector<message>& batch, int64_t now_ms,
     out.push_back(send_result{send_status::send_ok, m.msg_id, m.queue_id, f.queue_offset, offset});
     offset += len;
   }
-  if (auto e = log_->append(buf); e != errc::ok) {
-    out.clear();
-    return e;
+  if (!buf.empty()) {
+    if (auto e = log_->append(buf); e != errc::ok) {
+      out.clear();
+      return e;
+    }
   }
-  for (size_t i = 0; i < batch.size(); ++i)
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (dup[i]) {
+      ++duplicates_;
+      continue;
+    }
     entries[i].first->queues[batch[i].queue_id].index->append(entries[i].second);
-  end = offset;
+    if (batch[i].producer_id != 0)
+      producers_.apply(keys[i],
+                       sequenced_entry{batch[i].sequence, out[i].queue_offset,
+                                       entries[i].second.commit_log_offset,
+                                       entries[i].second.size, batch[i].queue_id},
+                       now_ms);
+  }
+  end = std::max(offset, dup_end);
   return errc::ok;
 }
 
@@ -347,9 +521,11 @@ errc message_store::append_raw(std::span<const char> bytes, bool new_segment) {
   }
   if (auto e = log_->append(bytes, new_segment); e != errc::ok)
     return e;
-  for (auto& v : views)
+  for (auto& v : views) {
     if (auto e = rebuild(v); e != errc::ok)
       return e;
+    apply_producer(v);
+  }
   return errc::ok;
 }
 
@@ -390,6 +566,7 @@ errc message_store::truncate_to(uint64_t offset, uint64_t& dropped) {
     for (auto& q : t.queues)
       if (auto e = q.index->truncate_from_log_offset(offset); e != errc::ok)
         return e;
+  producers_.truncate(offset);
   return log_->truncate_to(offset);
 }
 
@@ -435,6 +612,9 @@ errc message_store::checkpoint() {
       return e;
     new_dirs_.clear();
   }
+  if (cp - std::min(cp, producer_snapshot_at_) >= opts_.producer_snapshot_bytes)
+    if (auto e = write_producer_snapshot(); e != errc::ok)
+      return e;
   auto bytes = encode_checkpoint(cp);
   return write_file_atomically(fs_, opts_.root + "/checkpoint", bytes);
 }
@@ -446,6 +626,8 @@ errc message_store::close() {
   if (auto e = log_->sync(); e != errc::ok)
     return e;
   if (auto e = checkpoint(); e != errc::ok)
+    return e;
+  if (auto e = write_producer_snapshot(); e != errc::ok)
     return e;
   auto marker = opts_.root + "/clean_shutdown";
   if (auto e = write_file_atomically(fs_, marker, std::string_view("clean\n")); e != errc::ok)

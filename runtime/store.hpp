@@ -2,8 +2,10 @@
 
 #include "runtime/commit_log.hpp"
 #include "runtime/message.hpp"
+#include "runtime/producer_table.hpp"
 #include "runtime/queue_index.hpp"
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -17,6 +19,9 @@ struct store_options {
   uint64_t segment_size = 1ull << 30;   ///< mappedFileSizeCommitLog
   uint64_t max_message_size = 4u << 20; ///< maxMessageSize, body bytes
   int32_t default_queue_nums = 4;       ///< defaultTopicQueueNums
+  /// A producer-state snapshot is written at a checkpoint once the log has grown this much
+  /// since the last one (and at every clean shutdown): recovery replays at most this much.
+  uint64_t producer_snapshot_bytes = 64ull << 20;
 };
 
 /// Why a message is refused before anything is written.
@@ -44,6 +49,8 @@ struct topic_info {
 ///   root/consumequeue/<topic>/<queue id>       indexes
 ///   root/checkpoint                            commit-log offset up to which indexes are durable
 ///   root/clean_shutdown                        present only between a clean stop and next start
+///   root/producer_state                        idempotent producers as of an offset (snapshot)
+///   root/producer_epoch                        last epoch of producer ids handed out
 ///
 /// Threading: owned by the partition actor (the single writer). The commit log inside is shared
 /// with the flush service, which only calls commit_log::sync().
@@ -60,8 +67,29 @@ public:
   /// empty message ids are generated. `out` gets one result per message (status SEND_OK: the
   /// caller decides the final status after flush/replication). `end` is the log offset just
   /// past the batch: the batch is durable once the commit log's flushed offset reaches it.
+  ///
+  /// Messages of an idempotent producer (producer_id != 0) that were stored before are not
+  /// written again: their result is the original one, and `end` covers the original record,
+  /// so the caller waits for its durability like for a new one. A sequence number that skips
+  /// ahead fails the batch with errc::out_of_sequence (nothing stored), one older than the
+  /// stream's window with errc::out_of_range (stored once, its result forgotten); `detail`
+  /// gets the reason.
   [[nodiscard]] errc append(std::vector<message>& batch, int64_t now_ms,
-                            std::vector<send_result>& out, uint64_t& end);
+                            std::vector<send_result>& out, uint64_t& end,
+                            std::string* detail = nullptr);
+
+  /// A producer id never handed out before, by this broker or any other whose records this
+  /// log holds: (epoch << 32) | counter, the epoch persisted before its first id is used.
+  [[nodiscard]] errc new_producer_id(uint64_t& out);
+
+  /// Retried sends answered with their original result since start.
+  [[nodiscard]] uint64_t duplicates() const noexcept {
+    return duplicates_;
+  }
+
+  [[nodiscard]] const producer_table& producers() const noexcept {
+    return producers_;
+  }
 
   /// Appends records copied from a master (replication): `bytes` must be whole records that
   /// start exactly at write_offset() and carry their own commit-log offsets. Each is checked
@@ -113,6 +141,10 @@ private:
   [[nodiscard]] errc get_topic(const std::string& name, topic*& out);
   [[nodiscard]] errc load_topics();
   [[nodiscard]] errc rebuild(const record::view& v);
+  void apply_producer(const record::view& v);
+  [[nodiscard]] errc load_producers();
+  [[nodiscard]] errc scan(uint64_t from, const std::function<void(const record::view&)>& fn);
+  [[nodiscard]] errc write_producer_snapshot();
 
   file_system& fs_;
   store_options opts_;
@@ -123,6 +155,11 @@ private:
   uint64_t id_counter_ = 0;
   bool rebuild_inconsistent_ = false;
   bool closed_ = false;
+  producer_table producers_;
+  uint64_t producer_snapshot_at_ = 0; ///< log offset the last producer snapshot covered
+  uint64_t producer_epoch_ = 0;
+  uint64_t producer_counter_ = 0;
+  uint64_t duplicates_ = 0;
 };
 
 } // namespace holdfast

@@ -11,6 +11,7 @@
 #include <caf/io/all.hpp>
 
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <iostream>
 #include <optional>
@@ -27,6 +28,9 @@ constexpr const char* usage = R"(usage: holdfast-broker [--config FILE] [--set k
   --set key=value       override one key; the value is TOML (a plain string if it is not TOML)
   --print-config        print the effective config as TOML and exit
   --config-reference    print the generated config reference (docs/config.md) and exit
+
+testing only (docs/cli.md):
+  --fault-drop-replies N   store every batch but drop the reply to every Nth (producers retry)
 )";
 
 } // namespace
@@ -36,6 +40,7 @@ int main(int argc, char** argv) {
   std::optional<std::string> path;
   std::vector<std::string> overrides;
   bool print_config = false;
+  broker_faults faults;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](const char* flag) -> std::string {
@@ -51,7 +56,16 @@ int main(int argc, char** argv) {
       overrides.push_back(value("--set"));
     else if (a.rfind("--set=", 0) == 0)
       overrides.push_back(a.substr(6));
-    else if (a == "--print-config")
+    else if (a == "--fault-drop-replies") {
+      auto v = value("--fault-drop-replies");
+      char* end = nullptr;
+      auto n = std::strtoul(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0' || n == 0 || n > 1000000) {
+        std::fprintf(stderr, "holdfast-broker: --fault-drop-replies needs a number in [1, 1000000]\n");
+        return 2;
+      }
+      faults.drop_replies_every = static_cast<uint32_t>(n);
+    } else if (a == "--print-config")
       print_config = true;
     else if (a == "--config-reference") {
       std::cout << config::reference_markdown();
@@ -89,7 +103,7 @@ int main(int argc, char** argv) {
   sys_cfg.set("logger.console", caf::atom("none"));
   caf::actor_system sys{sys_cfg};
 
-  auto started = start_broker(sys, cfg, posix_fs());
+  auto started = start_broker(sys, cfg, posix_fs(), faults);
   if (!started) {
     log_error("holdfast-broker: {}", sys.render(started.error()));
     return 1;

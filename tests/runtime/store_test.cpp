@@ -524,3 +524,161 @@ TEST_CASE("a checkpoint past the end of the commit log makes recovery rebuild ev
   CHECK(report.scanned_records == log.size());
   check_queues(*st, log);
 }
+
+// ---- idempotent producers (issue #5) --------------------------------------------------------
+
+namespace {
+
+message sequenced(uint64_t producer, uint64_t seq, std::string body, int32_t queue = -1) {
+  auto m = make("idem", queue, std::move(body), "id-" + std::to_string(producer) + "-"
+                                                   + std::to_string(seq));
+  m.producer_id = producer;
+  m.sequence = seq;
+  return m;
+}
+
+errc append_one(message_store& st, message m, send_result& out, uint64_t& end,
+                std::string* detail = nullptr) {
+  std::vector<message> batch{std::move(m)};
+  std::vector<send_result> res;
+  auto e = st.append(batch, now_ms, res, end, detail);
+  if (e == errc::ok)
+    out = res.at(0);
+  return e;
+}
+
+} // namespace
+
+TEST_CASE("a retried send of an idempotent producer is answered with its original result",
+          "[store][idempotence]") {
+  temp_dir tmp;
+  auto opts = options_for(tmp);
+  recovery_report report;
+  auto st = open_store(opts, report);
+  uint64_t pid = 0;
+  REQUIRE(st->new_producer_id(pid) == errc::ok);
+  CHECK(pid >> 32 == 1); // first epoch
+  send_result first, again;
+  uint64_t end1 = 0, end2 = 0;
+  REQUIRE(append_one(*st, sequenced(pid, 0, "zero"), first, end1) == errc::ok);
+  auto written = st->log()->write_offset();
+  REQUIRE(append_one(*st, sequenced(pid, 0, "zero"), again, end2) == errc::ok);
+  CHECK(st->log()->write_offset() == written); // nothing stored the second time
+  CHECK(again.queue_id == first.queue_id);
+  CHECK(again.queue_offset == first.queue_offset);
+  CHECK(again.commit_log_offset == first.commit_log_offset);
+  CHECK(end2 == end1); // a duplicate waits for the original's durability
+  CHECK(st->duplicates() == 1);
+
+  SECTION("a batch mixing retries and new sends stores only the new ones") {
+    std::vector<message> batch{sequenced(pid, 0, "zero"), sequenced(pid, 1, "one"),
+                               sequenced(pid, 2, "two")};
+    std::vector<send_result> res;
+    uint64_t end = 0;
+    REQUIRE(st->append(batch, now_ms, res, end) == errc::ok);
+    CHECK(res[0].commit_log_offset == first.commit_log_offset);
+    CHECK(res[1].commit_log_offset == written);
+    CHECK(res[2].commit_log_offset > written);
+    CHECK(end == st->log()->write_offset());
+  }
+  SECTION("a gap is refused with a clear reason and nothing is stored") {
+    std::string detail;
+    send_result r;
+    uint64_t end = 0;
+    CHECK(append_one(*st, sequenced(pid, 5, "five"), r, end, &detail) == errc::out_of_sequence);
+    CHECK(detail.find("expected sequence 1, got 5") != std::string::npos);
+    CHECK(st->log()->write_offset() == written);
+    // A sequence number twice in one batch: the second is not a known result.
+    std::vector<message> twice{sequenced(pid, 1, "a"), sequenced(pid, 1, "a")};
+    std::vector<send_result> res;
+    CHECK(st->append(twice, now_ms, res, end, &detail) != errc::ok);
+    CHECK(st->log()->write_offset() == written);
+  }
+  SECTION("streams are per producer, topic and requested queue") {
+    send_result r;
+    uint64_t end = 0;
+    CHECK(append_one(*st, sequenced(pid, 0, "q2", 2), r, end) == errc::ok);
+    CHECK(r.queue_id == 2);
+    CHECK(append_one(*st, sequenced(pid + 1, 0, "other"), r, end) == errc::ok);
+    CHECK(st->log()->write_offset() > written);
+  }
+}
+
+TEST_CASE("idempotent producer state survives restarts, power cuts and truncation",
+          "[store][idempotence][recovery]") {
+  temp_dir tmp;
+  auto opts = options_for(tmp);
+  opts.producer_snapshot_bytes = 4096; // snapshots at checkpoints as well, not only at close
+  uint64_t pid = 0;
+  std::vector<send_result> originals;
+  uint64_t synced = 0;
+  {
+    fault_fs fs(7);
+    recovery_report report;
+    auto st = open_store(opts, report, fs);
+    REQUIRE(st->new_producer_id(pid) == errc::ok);
+    for (uint64_t s = 0; s < 200; ++s) {
+      send_result r;
+      uint64_t end = 0;
+      REQUIRE(append_one(*st, sequenced(pid, s, std::string(40, 'x')), r, end) == errc::ok);
+      originals.push_back(r);
+      if (s == 120) {
+        REQUIRE(st->log()->sync() == errc::ok);
+        REQUIRE(st->checkpoint() == errc::ok); // snapshot covers 0..120
+      }
+      if (s == 160) {
+        REQUIRE(st->log()->sync() == errc::ok);
+        synced = st->log()->flushed_offset();
+      }
+    }
+    fs.power_cut(tear_mode::drop); // 161..199 were never synced
+  }
+  recovery_report report;
+  auto st = open_store(opts, report);
+  CHECK(report.end_offset == synced);
+  // Every synced send is known with its original result (snapshot + replay of the log after it).
+  for (uint64_t s : {0u, 100u, 120u, 121u, 160u}) {
+    INFO("sequence " << s);
+    send_result r;
+    uint64_t end = 0;
+    REQUIRE(append_one(*st, sequenced(pid, s, std::string(40, 'x')), r, end) == errc::ok);
+    CHECK(r.commit_log_offset == originals[s].commit_log_offset);
+    CHECK(r.queue_offset == originals[s].queue_offset);
+  }
+  CHECK(st->log()->write_offset() == synced);
+  // What the power cut took is stored anew, under its old sequence number, once.
+  send_result r;
+  uint64_t end = 0;
+  REQUIRE(append_one(*st, sequenced(pid, 161, std::string(40, 'x')), r, end) == errc::ok);
+  CHECK(r.commit_log_offset == synced);
+  // New ids never repeat one handed out before the restart.
+  uint64_t pid2 = 0;
+  REQUIRE(st->new_producer_id(pid2) == errc::ok);
+  CHECK(pid2 >> 32 > pid >> 32);
+
+  SECTION("a slave's copy of the log knows the same producers") {
+    temp_dir tmp2;
+    auto o2 = options_for(tmp2);
+    recovery_report r2;
+    auto slave = open_store(o2, r2);
+    std::string bytes;
+    bool new_segment = false;
+    uint64_t pos = 0;
+    while (pos < st->log()->write_offset()) {
+      REQUIRE(st->read_raw(pos, 1 << 16, bytes, new_segment) == errc::ok);
+      REQUIRE(slave->append_raw(bytes, new_segment && pos > 0) == errc::ok);
+      pos += bytes.size();
+    }
+    send_result s;
+    uint64_t e2 = 0;
+    REQUIRE(append_one(*slave, sequenced(pid, 50, std::string(40, 'x')), s, e2) == errc::ok);
+    CHECK(s.commit_log_offset == originals[50].commit_log_offset);
+    // A slave cutting its log back forgets the producers' sends past the cut.
+    uint64_t dropped = 0;
+    REQUIRE(slave->truncate_to(originals[100].commit_log_offset, dropped) == errc::ok);
+    std::string detail;
+    CHECK(append_one(*slave, sequenced(pid, 101, "y"), s, e2, &detail) == errc::out_of_sequence);
+    REQUIRE(append_one(*slave, sequenced(pid, 100, std::string(40, 'x')), s, e2) == errc::ok);
+    CHECK(s.commit_log_offset == originals[100].commit_log_offset); // stored again, same place
+  }
+}
