@@ -147,7 +147,7 @@ errc message_store::open(file_system& fs, store_options opts,
 errc message_store::scan(uint64_t from,
                          const std::function<void(const record::view&)>& fn) {
   // Chunked reads within one segment; a record cut by the chunk's end is read again whole.
-  constexpr size_t chunk = 1 << 20;
+  const size_t chunk = std::max<size_t>(opts_.scan_chunk_bytes, 8);
   auto end = log_->write_offset();
   uint64_t pos = from;
   std::string buf;
@@ -159,6 +159,11 @@ errc message_store::scan(uint64_t from,
       return e;
     size_t at = 0;
     while (at < buf.size()) {
+      if (buf.size() - at < 8) {
+        if (pos + at + 8 > limit)
+          return errc::corrupt;
+        break; // the chunk ends inside a length field: read on from this record
+      }
       auto rec_len = record::peek_length(std::span<const char>(buf).subspan(at));
       if (rec_len < record::header_size || pos + at + rec_len > limit)
         return errc::corrupt;
@@ -216,8 +221,11 @@ errc message_store::load_producers() {
   }
   if (from < log_->write_offset()) {
     if (auto e = scan(from, [this](const record::view& v) { apply_producer(v); });
-        e != errc::ok)
+        e != errc::ok) {
+      log_error("recovery: replaying producer state from offset {} failed: {}", from,
+                to_string(e));
       return e;
+    }
   }
   producer_snapshot_at_ = from;
   // Producer ids: a new epoch per start, above every id the log has seen (a promoted slave's

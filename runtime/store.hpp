@@ -22,6 +22,8 @@ struct store_options {
   /// A producer-state snapshot is written at a checkpoint once the log has grown this much
   /// since the last one (and at every clean shutdown): recovery replays at most this much.
   uint64_t producer_snapshot_bytes = 64ull << 20;
+  /// Read size of that replay (tests make it small to cut records at every possible place).
+  size_t scan_chunk_bytes = 1 << 20;
 };
 
 /// Why a message is refused before anything is written.

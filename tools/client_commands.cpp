@@ -92,12 +92,17 @@ std::string what_of(std::exception_ptr e) {
 
 constexpr const char* produce_usage = R"(usage: holdfast produce --broker HOST:PORT --topic T [--count N] [--size BYTES]
                         [--inflight K] [--mode sync|async|oneway] [--acked FILE]
-                        [--auth-token TOKEN]
+                        [--auth-token TOKEN] [--no-idempotence] [--send-timeout-ms MS]
+                        [--request-timeout-ms MS] [--retries N]
 
 Sends N messages (default 1000) of BYTES bytes (default 1024) with K in flight (default 1).
 --acked appends one line per answered send: `MSG_ID STATUS QUEUE:OFFSET`, or
 `MSG_ID ERROR reason`. Oneway sends get no answer and no line. Exit 0 when every send got an
 answer (errors included), 1 when the broker cannot be reached, 2 on bad arguments.
+The producer is idempotent unless --no-idempotence: a retried send that the broker already
+stored is answered with its original result. --send-timeout-ms (sendMsgTimeout, default 3000),
+--request-timeout-ms (one attempt; default: all of it) and --retries (retryTimesWhenSendFailed
+and retryTimesWhenSendAsyncFailed, default 2) tune the retries.
 )";
 
 } // namespace
@@ -112,6 +117,10 @@ int run_produce(const std::vector<std::string>& args) {
   auto mode = p.get("--mode", "sync");
   auto acked_path = p.get("--acked");
   auto token = p.get("--auth-token");
+  bool idempotence = !p.has("--no-idempotence");
+  auto send_timeout = p.get_int("--send-timeout-ms", 3000, 1, 3'600'000);
+  auto request_timeout = p.get_int("--request-timeout-ms", 0, 0, 3'600'000);
+  auto retries = p.get_int("--retries", 2, 0, 1000);
   p.done();
   if (broker.empty() || topic.empty()) {
     std::fprintf(stderr, "holdfast produce: --broker and --topic are required\n%s", produce_usage);
@@ -128,6 +137,11 @@ int run_produce(const std::vector<std::string>& args) {
     cfg.broker = broker;
     cfg.client_id = "holdfast-produce";
     cfg.auth_token = token;
+    cfg.enable_idempotence = idempotence;
+    cfg.send_msg_timeout = std::chrono::milliseconds(send_timeout);
+    cfg.request_timeout = std::chrono::milliseconds(request_timeout);
+    cfg.retry_times_when_send_failed = static_cast<int>(retries);
+    cfg.retry_times_when_send_async_failed = static_cast<int>(retries);
     client::producer prod{cfg};
     prod.start();
     auto prefix = make_msg_id_prefix();

@@ -98,3 +98,43 @@ TEST_CASE("messages survive a clean restart with their offsets", "[partition][re
   }
   stop_broker(sys, *b);
 }
+
+TEST_CASE("the partition answers an idempotent retry with the original result and refuses gaps",
+          "[partition][idempotence]") {
+  test::broker_fixture f{{"flushDiskType=\"SYNC_FLUSH\""}};
+  caf::scoped_actor self{f.sys};
+  hello_reply hello;
+  self->request(f.b.partition, caf::duration{5s}, hello_req{"test", ""})
+    .receive([&](hello_reply& r) { hello = r; }, [](caf::error&) {});
+  REQUIRE(hello.producer_id != 0);
+  auto seq = [&](uint64_t n) {
+    auto m = test::text_message("idem", "id-" + std::to_string(n), "x");
+    m.producer_id = hello.producer_id;
+    m.sequence = n;
+    return m;
+  };
+  auto first = append_one(f.sys, f.b.partition, seq(0));
+  REQUIRE(first);
+  auto again = append_one(f.sys, f.b.partition, seq(0));
+  REQUIRE(again);
+  CHECK(again->results[0].status == send_status::send_ok);
+  CHECK(again->results[0].queue_offset == first->results[0].queue_offset);
+  CHECK(again->results[0].commit_log_offset == first->results[0].commit_log_offset);
+  auto gap = append_one(f.sys, f.b.partition, seq(2));
+  REQUIRE_FALSE(gap);
+  CHECK(gap.error() == make_error(broker_errc::out_of_sequence));
+  CHECK(describe(gap.error()).find("expected sequence 1, got 2") != std::string::npos);
+  CHECK(retriable(gap.error())); // an earlier send may still be on its way
+  partition_status st;
+  self->request(f.b.partition, caf::duration{5s}, status_atom::value)
+    .receive([&](partition_status& s) { st = s; }, [](caf::error&) {});
+  CHECK(st.duplicates == 1);
+  CHECK(st.topics.at(0).queue_ends.at(0) + st.topics.at(0).queue_ends.at(1)
+          + st.topics.at(0).queue_ends.at(2) + st.topics.at(0).queue_ends.at(3)
+        == 1);
+  // Every hello gets a fresh id.
+  hello_reply second;
+  self->request(f.b.partition, caf::duration{5s}, hello_req{"test", ""})
+    .receive([&](hello_reply& r) { second = r; }, [](caf::error&) {});
+  CHECK(second.producer_id != hello.producer_id);
+}

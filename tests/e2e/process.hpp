@@ -141,13 +141,15 @@ inline int run(std::vector<std::string> argv, const std::string& dir, std::strin
 /// A holdfast-broker process on 127.0.0.1:port with its store in `store`.
 class broker_process {
 public:
+  /// `args`: further command-line arguments (the --fault-... testing flags).
   broker_process(const std::string& dir, const std::string& store, uint16_t port,
-                 std::vector<std::string> sets = {})
+                 std::vector<std::string> sets = {}, std::vector<std::string> args = {})
     : port_(port) {
     static int n = 0;
     std::vector<std::string> argv{bin("holdfast-broker"),
                                   "--set", "listenPort=" + std::to_string(port),
                                   "--set", "storePathRootDir=\"" + store + "\""};
+    argv.insert(argv.end(), args.begin(), args.end());
     for (auto& s : sets) {
       argv.push_back("--set");
       argv.push_back(s);
