@@ -165,26 +165,17 @@ std::vector<send_result> producer::send(std::vector<message> batch) {
   for (auto& m : batch)
     if (m.msg_id.empty())
       m.msg_id = id_prefix_ + std::to_string(++ids_);
-  append_req req{std::move(batch)};
-  auto deadline = std::chrono::steady_clock::now() + cfg_.send_msg_timeout;
+  // Through the producer actor: stamped for idempotence and retried like single sends.
+  caf::scoped_actor self{*sys_};
+  std::vector<send_result> out;
   caf::error err;
-  for (int attempt = 0; attempt <= cfg_.retry_times_when_send_failed; ++attempt) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0)
-      break;
-    caf::scoped_actor self{*sys_};
-    std::vector<send_result> out;
-    err = caf::error{};
-    self->request(broker_, caf::duration{left}, req)
-      .receive([&](append_reply& r) { out = std::move(r.results); },
-               [&](caf::error& e) { err = e; });
-    if (!err)
-      return out;
-    if (!retriable(err))
-      break;
-  }
-  std::rethrow_exception(to_exception(err ? err : caf::make_error(caf::sec::request_timeout)));
+  self->request(actor_, caf::duration{cfg_.send_msg_timeout + 1s},
+                batch_send_req{std::move(batch), cfg_.retry_times_when_send_failed})
+    .receive([&](append_reply& r) { out = std::move(r.results); },
+             [&](caf::error& e) { err = e; });
+  if (err)
+    std::rethrow_exception(to_exception(err));
+  return out;
 }
 
 // ---- consumer -----------------------------------------------------------------------------

@@ -42,7 +42,7 @@ void send_hello(self_ptr self);
 // now have a hole that would refuse every later send: retire the id, take a new one.
 void fail(self_ptr self, producer_state::pending& p, const caf::error& err) {
   auto& st = self->state;
-  p.rp.deliver(err);
+  p.deliver(err);
   if (p.msg.producer_id != 0 && p.msg.producer_id == st.producer_id) {
     st.producer_id = 0;
     st.next_sequence.clear();
@@ -195,47 +195,106 @@ void dispatch(self_ptr self, std::vector<producer_state::pending> batch) {
         auto& b = *shared;
         for (size_t i = 0; i < b.size(); ++i) {
           if (i < reply.results.size())
-            b[i].rp.deliver(std::move(reply.results[i]));
+            b[i].deliver(std::move(reply.results[i]));
           else
-            b[i].rp.deliver(make_error(broker_errc::storage_failure, "short reply"));
+            b[i].deliver(make_error(broker_errc::storage_failure, "short reply"));
         }
       },
       [self, shared](caf::error& err) { on_failure(self, *shared, err); });
 }
 
-caf::typed_response_promise<send_result> enqueue(self_ptr self, message msg, int retries) {
-  auto& st = self->state;
+// What the broker would refuse, refused here: one bad message must not fail the batch it
+// would travel in, nor leave a hole in an idempotent stream. Empty when the message is fine.
+std::string precheck(producer_state& st, message& msg) {
   if (msg.msg_id.empty())
     msg.msg_id = st.id_prefix + std::to_string(++st.id_counter);
-  // Refuse here what the broker would refuse: one bad message must not fail the batch it
-  // would travel in, nor leave a hole in an idempotent stream.
-  auto rp = self->make_response_promise<send_result>();
-  std::string bad;
-  if (!valid_topic_name(msg.topic))
-    bad = "topic name must match [A-Za-z0-9_%-]{1,127}";
-  else if (msg.queue_id < -1)
-    bad = "queue id out of range";
-  else if (msg.msg_id.size() > 128)
-    bad = "message id longer than 128 bytes";
-  else if (st.hello.max_message_size > 0 && msg.body.size() > st.hello.max_message_size)
-    bad = "message body exceeds maxMessageSize (" + std::to_string(st.hello.max_message_size) + ")";
-  if (!bad.empty()) {
-    rp.deliver(make_error(broker_errc::invalid_message, bad));
-    return rp;
-  }
   msg.producer_id = 0; // stamped at dispatch, by this producer only
-  producer_state::pending p;
-  p.msg = std::move(msg);
-  p.rp = rp;
+  if (!valid_topic_name(msg.topic))
+    return "topic name must match [A-Za-z0-9_%-]{1,127}";
+  if (msg.queue_id < -1)
+    return "queue id out of range";
+  if (msg.msg_id.size() > 128)
+    return "message id longer than 128 bytes";
+  if (st.hello.max_message_size > 0 && msg.body.size() > st.hello.max_message_size)
+    return "message body exceeds maxMessageSize (" + std::to_string(st.hello.max_message_size)
+           + ")";
+  return {};
+}
+
+void push(self_ptr self, producer_state::pending p, int retries) {
+  auto& st = self->state;
   p.max_retries = std::max(0, retries);
   p.deadline = clock_type::now() + st.opts.send_timeout;
   p.order = ++st.arrivals;
   st.queue.push_back(std::move(p));
   post_drain(self);
+}
+
+caf::typed_response_promise<send_result> enqueue(self_ptr self, message msg, int retries) {
+  auto rp = self->make_response_promise<send_result>();
+  if (auto bad = precheck(self->state, msg); !bad.empty()) {
+    rp.deliver(make_error(broker_errc::invalid_message, bad));
+    return rp;
+  }
+  producer_state::pending p;
+  p.msg = std::move(msg);
+  p.rp = rp;
+  push(self, std::move(p), retries);
+  return rp;
+}
+
+caf::typed_response_promise<append_reply> enqueue_batch(self_ptr self, batch_send_req req) {
+  auto answer = std::make_shared<producer_state::batch_answer>();
+  answer->rp = self->make_response_promise<append_reply>();
+  auto rp = answer->rp;
+  if (req.msgs.empty()) {
+    rp.deliver(make_error(broker_errc::invalid_message, "empty batch"));
+    return rp;
+  }
+  for (auto& m : req.msgs) {
+    if (auto bad = precheck(self->state, m); !bad.empty()) {
+      rp.deliver(make_error(broker_errc::invalid_message, bad + " (in a batch: nothing stored)"));
+      return rp;
+    }
+  }
+  answer->results.resize(req.msgs.size());
+  answer->remaining = req.msgs.size();
+  // Consecutive arrival numbers keep the members together in the queue, and drain never
+  // splits them across requests: one append stores all or none.
+  for (size_t i = 0; i < req.msgs.size(); ++i) {
+    producer_state::pending p;
+    p.msg = std::move(req.msgs[i]);
+    p.batch = answer;
+    p.batch_index = i;
+    push(self, std::move(p), req.retries);
+  }
   return rp;
 }
 
 } // namespace
+
+void producer_state::pending::deliver(send_result r) {
+  if (!batch) {
+    rp.deliver(std::move(r));
+    return;
+  }
+  batch->results[batch_index] = std::move(r);
+  if (--batch->remaining == 0 && !batch->done) {
+    batch->done = true;
+    batch->rp.deliver(append_reply{std::move(batch->results)});
+  }
+}
+
+void producer_state::pending::deliver(const caf::error& err) {
+  if (!batch) {
+    rp.deliver(err);
+    return;
+  }
+  if (!batch->done) {
+    batch->done = true;
+    batch->rp.deliver(err);
+  }
+}
 
 bool parse_address(const std::string& addr, std::string& host, uint16_t& port) {
   auto colon = addr.rfind(':');
@@ -286,6 +345,9 @@ producer_actor::behavior_type producer(self_ptr self, partition_actor broker,
     [self](send_req& req) -> caf::typed_response_promise<send_result> {
       return enqueue(self, std::move(req.msg), req.retries);
     },
+    [self](batch_send_req& req) -> caf::typed_response_promise<append_reply> {
+      return enqueue_batch(self, std::move(req));
+    },
     [self](status_atom) -> hello_reply { return self->state.hello; },
     [self](drain_atom) {
       auto& st = self->state;
@@ -313,9 +375,18 @@ producer_actor::behavior_type producer(self_ptr self, partition_actor broker,
       }
       std::vector<producer_state::pending> batch;
       size_t bytes = 0;
-      for (auto& p : queue) {
-        auto sz = p.msg.body.size() + p.msg.topic.size() + p.msg.msg_id.size() + 64;
-        if (!batch.empty() && bytes + sz > st.opts.batch_max_bytes) {
+      auto size_of = [](const message& m) {
+        return m.body.size() + m.topic.size() + m.msg_id.size() + 64;
+      };
+      for (size_t i = 0; i < queue.size(); ++i) {
+        auto& p = queue[i];
+        auto sz = size_of(p.msg);
+        if (p.batch && p.batch_index > 0)
+          sz = 0; // counted with its first member: a batch send is never split
+        else if (p.batch)
+          for (size_t j = i + 1; j < queue.size() && queue[j].batch == p.batch; ++j)
+            sz += size_of(queue[j].msg);
+        if (!batch.empty() && sz > 0 && bytes + sz > st.opts.batch_max_bytes) {
           dispatch(self, std::move(batch));
           batch.clear();
           bytes = 0;

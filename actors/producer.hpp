@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,18 @@ typename Inspector::result_type inspect(Inspector& f, send_req& x) {
   return f(caf::meta::type_name("holdfast::send_req"), x.msg, x.retries);
 }
 
+/// RocketMQ's batch send: stored all or nothing (one append), one result per message. Stamped
+/// and retried like single sends, so a retried batch is not stored twice either.
+struct batch_send_req {
+  std::vector<message> msgs;
+  int32_t retries = 2;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, batch_send_req& x) {
+  return f(caf::meta::type_name("holdfast::batch_send_req"), x.msgs, x.retries);
+}
+
 /// The producer actor: applications (or their actors) `request` a send of a `message` and get
 /// its `send_result`, or an error once the retries are used up.
 ///
@@ -73,14 +86,26 @@ typename Inspector::result_type inspect(Inspector& f, send_req& x) {
 /// budget runs out meanwhile fails with a timeout. `status_atom` returns the broker's hello.
 using producer_actor = caf::typed_actor<caf::replies_to<message>::with<send_result>,
                                         caf::replies_to<send_req>::with<send_result>,
+                                        caf::replies_to<batch_send_req>::with<append_reply>,
                                         caf::replies_to<status_atom>::with<hello_reply>,
                                         caf::reacts_to<drain_atom>, caf::reacts_to<tick_atom>>;
 
 struct producer_state {
   producer_state() = default;
+  /// The answer of a batch_send_req, filled by its members.
+  struct batch_answer {
+    caf::typed_response_promise<append_reply> rp;
+    std::vector<send_result> results;
+    size_t remaining = 0;
+    bool done = false;
+  };
   struct pending {
     message msg;
-    caf::typed_response_promise<send_result> rp;
+    caf::typed_response_promise<send_result> rp; ///< a single send
+    std::shared_ptr<batch_answer> batch;         ///< or a member of a batch send
+    size_t batch_index = 0;
+    void deliver(send_result r);
+    void deliver(const caf::error& err);
     int attempts = 0;
     int max_retries = 2;
     std::chrono::steady_clock::time_point deadline;

@@ -24,6 +24,7 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<flush_ack>("holdfast::flush_ack");
   cfg.add_message_type<append_req>("holdfast::append_req");
   cfg.add_message_type<send_req>("holdfast::send_req");
+  cfg.add_message_type<batch_send_req>("holdfast::batch_send_req");
   cfg.add_message_type<append_reply>("holdfast::append_reply");
   cfg.add_message_type<pull_req>("holdfast::pull_req");
   cfg.add_message_type<pull_reply>("holdfast::pull_reply");

@@ -131,6 +131,18 @@ TEST_CASE("the producer does not retry a message the broker refuses", "[producer
   flaky_producer p{f, 0};
   caf::scoped_actor self{f.sys};
   bool refused = false;
+  // Queue 7 of a topic with 4 queues: only the broker knows, it refuses, no retry.
+  auto m = test::text_message("t", "", "x");
+  m.queue_id = 7;
+  self->request(p.prod, caf::duration{10s}, m)
+    .receive([](send_result&) {}, [&](caf::error& e) {
+      refused = e == make_error(broker_errc::invalid_message);
+    });
+  CHECK(refused);
+  CHECK(p.seen->size() == 1);
+  // What the producer can tell by itself it refuses without sending: a bad topic name would
+  // otherwise fail every send batched with it.
+  refused = false;
   self->request(p.prod, caf::duration{10s}, test::text_message("bad/topic", "", "x"))
     .receive([](send_result&) {}, [&](caf::error& e) {
       refused = e == make_error(broker_errc::invalid_message);

@@ -191,3 +191,40 @@ TEST_CASE("a broker restarted between a send and its retry still stores it exact
   CHECK(mismatched == 0);
   CHECK(duplicates_answered(broker->address()) > 0);
 }
+
+TEST_CASE("a retried batch send is stored once, all or nothing", "[idempotence][e2e]") {
+  temp_dir dir;
+  auto port = free_port();
+  broker_process broker(dir.path(), dir.path() + "/store", port,
+                        {"brokerName=\"idem-" + std::to_string(port) + "\""},
+                        {"--fault-drop-replies", "2"});
+  client::producer p{producer_for(broker.address(), true)};
+  p.start();
+  std::map<std::string, send_result> sent;
+  for (int b = 0; b < 20; ++b) {
+    std::vector<message> batch;
+    for (int i = 0; i < 10; ++i) {
+      message m;
+      m.topic = "batches";
+      m.msg_id = "b" + std::to_string(b) + "-" + std::to_string(i);
+      m.body.assign(m.msg_id.begin(), m.msg_id.end());
+      batch.push_back(std::move(m));
+    }
+    auto results = p.send(batch);
+    REQUIRE(results.size() == 10);
+    for (auto& r : results)
+      sent[r.msg_id] = r;
+  }
+  REQUIRE(sent.size() == 200);
+  auto stored = read_topic(broker.address(), "batches", 200);
+  CHECK(stored.size() == 200);
+  size_t mismatched = 0;
+  for (auto& [id, r] : sent) {
+    auto it = stored.find(id);
+    if (stored.count(id) != 1 || it->second.queue_offset != r.queue_offset
+        || it->second.commit_log_offset != r.commit_log_offset)
+      ++mismatched;
+  }
+  CHECK(mismatched == 0);
+  CHECK(duplicates_answered(broker.address()) >= 100); // every other batch was a retry
+}
