@@ -1,21 +1,28 @@
 // holdfast-broker: the broker daemon. Loads the config (embedded defaults when no file is given),
 // recovers the store, spawns the actors and publishes the partition with the CAF middleman.
 // SIGTERM/SIGINT: stop accepting, flush, write the clean-shutdown marker, exit 0.
+// For testing only (scripts/reliability-matrix): --fault-fs runs the store on the
+// fault-injecting file system, and SIGUSR1 then simulates a power cut of this machine.
 
 #include "actors/broker.hpp"
 #include "actors/type_registry.hpp"
 #include "config/loader.hpp"
+#include "runtime/fault_fs.hpp"
 #include "runtime/log.hpp"
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <optional>
 #include <pthread.h>
+#include <random>
 #include <string>
+#include <unistd.h>
 #include <vector>
 
 namespace {
@@ -27,6 +34,8 @@ constexpr const char* usage = R"(usage: holdfast-broker [--config FILE] [--set k
   --set key=value       override one key; the value is TOML (a plain string if it is not TOML)
   --print-config        print the effective config as TOML and exit
   --config-reference    print the generated config reference (docs/config.md) and exit
+
+For testing only (fault injection, see docs/cli.md): --fault-fs, --fault-fs-sync-delay-ms MS
 )";
 
 } // namespace
@@ -36,6 +45,8 @@ int main(int argc, char** argv) {
   std::optional<std::string> path;
   std::vector<std::string> overrides;
   bool print_config = false;
+  bool use_fault_fs = false;
+  long long sync_delay_ms = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](const char* flag) -> std::string {
@@ -51,7 +62,19 @@ int main(int argc, char** argv) {
       overrides.push_back(value("--set"));
     else if (a.rfind("--set=", 0) == 0)
       overrides.push_back(a.substr(6));
-    else if (a == "--print-config")
+    else if (a == "--fault-fs")
+      use_fault_fs = true;
+    else if (a == "--fault-fs-sync-delay-ms") {
+      auto v = value("--fault-fs-sync-delay-ms");
+      char* end = nullptr;
+      sync_delay_ms = std::strtoll(v.c_str(), &end, 10);
+      if (end == v.c_str() || *end != '\0' || sync_delay_ms < 0 || sync_delay_ms > 600000) {
+        std::fprintf(stderr, "holdfast-broker: --fault-fs-sync-delay-ms takes 0..600000\n%s",
+                     usage);
+        return 2;
+      }
+      use_fault_fs = true;
+    } else if (a == "--print-config")
       print_config = true;
     else if (a == "--config-reference") {
       std::cout << config::reference_markdown();
@@ -81,6 +104,8 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  if (use_fault_fs)
+    sigaddset(&stop_signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   caf::actor_system_config sys_cfg;
@@ -89,7 +114,15 @@ int main(int argc, char** argv) {
   sys_cfg.set("logger.console", caf::atom("none"));
   caf::actor_system sys{sys_cfg};
 
-  auto started = start_broker(sys, cfg, posix_fs());
+  // The fault FS outlives the actor system: the store's files keep pointing into it.
+  std::unique_ptr<fault_fs> faulty;
+  if (use_fault_fs) {
+    faulty = std::make_unique<fault_fs>(std::random_device{}());
+    faulty->set_sync_delay(std::chrono::milliseconds(sync_delay_ms));
+    log_warning("holdfast-broker: running on the fault-injecting file system (testing only; "
+                "SIGUSR1 = power cut)");
+  }
+  auto started = start_broker(sys, cfg, faulty ? static_cast<file_system&>(*faulty) : posix_fs());
   if (!started) {
     log_error("holdfast-broker: {}", sys.render(started.error()));
     return 1;
@@ -109,6 +142,14 @@ int main(int argc, char** argv) {
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
+  if (sig == SIGUSR1) {
+    // A power cut: every byte no fsync covered is gone, and nothing else runs afterwards (no
+    // flush, no clean-shutdown marker, no destructors), as when the machine loses power.
+    log_warning("holdfast-broker: SIGUSR1: simulated power cut, dropping unsynced data");
+    faulty->power_cut(tear_mode::drop);
+    std::fflush(stderr);
+    ::_exit(9);
+  }
   log_info("holdfast-broker: signal {} received, stopping", sig);
   (void) sys.middleman().unpublish(b.partition, *port);
   bool clean = stop_broker(sys, b);
