@@ -14,7 +14,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <future>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -22,17 +24,24 @@ namespace holdfast::tools {
 
 namespace {
 
-constexpr const char* usage = R"(usage: holdfast bench --embedded [--flush ASYNC_FLUSH|SYNC_FLUSH] [--inflight K]
-                      [--size BYTES] [--seconds S] [--dir DIR] [--json]
-       holdfast bench --broker HOST:PORT [--inflight K] [--size BYTES] [--seconds S] [--json]
+constexpr const char* usage = R"(usage: holdfast bench --embedded [--flush MODES] [--inflight LIST] [--size LIST]
+                      [--seconds S] [--dir DIR] [--sweep] [--csv FILE] [--json]
+       holdfast bench --broker HOST:PORT [--inflight LIST] [--size LIST] [--seconds S]
+                      [--sweep] [--csv FILE] [--label NAME] [--broker-pid PID] [--json]
 
 --embedded runs the broker in this process on a real directory and keeps K sends in flight,
 one message per append request, for S seconds per configuration. Without a flag the sweep is
 both flush modes x {1, 64} in flight x 1024 bytes x 3 s; a flag narrows the sweep to its value.
+Lists are comma-separated (--inflight 1,16,256; --flush ASYNC_FLUSH,SYNC_FLUSH).
+--sweep widens the defaults to in flight {1,4,16,64,256} x sizes {128,1024,4096,65536}.
+--csv appends one row per point (header when the file is new): mode, inflight, size, msgs/s,
+MiB/s, p50 and p99 ms, messages per fsync, broker RSS in MiB, errors.
 --dir picks where the store goes (default: a fresh directory under the current one, removed
 afterwards).
 --broker measures a running broker over the middleman through the producer actor (which
 batches the sends waiting together), in the broker's own flush mode, topic "bench".
+--label names the mode column for --broker (default: the broker's flush type).
+--broker-pid reads the broker's RSS from /proc/PID/status (--embedded: this process's RSS).
 --json adds one JSON object per configuration.
 )";
 
@@ -49,7 +58,25 @@ struct bench_result {
   uint64_t errors = 0;
   uint64_t statuses_not_ok = 0;
   double msgs_per_batch = 1; ///< messages per append request the broker received
+  double msgs_per_fsync = 0; ///< group-commit factor: messages stored per fsync (0: no fsync)
+  double rss_mib = 0;        ///< the broker's resident set at the end of the point
 };
+
+/// VmRSS of a process in MiB from /proc/PID/status (0 when unreadable).
+double rss_mib_of(const std::string& pid) {
+  std::ifstream in("/proc/" + pid + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0)
+      return std::stod(line.substr(6)) / 1024.0; // the kernel reports kB
+  return 0;
+}
+
+void fill_storage_stats(bench_result& res, uint64_t messages, uint64_t fsyncs) {
+  res.fsyncs = fsyncs;
+  res.msgs_per_fsync = fsyncs > 0 ? static_cast<double>(messages) / static_cast<double>(fsyncs)
+                                  : 0;
+}
 
 // Filled by the driver actor, read by run_one after `done` is set.
 struct bench_sink {
@@ -174,7 +201,8 @@ bench_result run_one(caf::actor_system& sys, const std::string& dir, const std::
   res.msgs_per_s = static_cast<double>(sink.latencies_ms.size()) / elapsed;
   res.p50_ms = percentile(sink.latencies_ms, 0.50);
   res.p99_ms = percentile(sink.latencies_ms, 0.99);
-  res.fsyncs = after.fsyncs - before.fsyncs;
+  fill_storage_stats(res, after.messages - before.messages, after.fsyncs - before.fsyncs);
+  res.rss_mib = rss_mib_of("self");
   res.errors = sink.errors;
   res.statuses_not_ok = sink.not_ok;
   stop_broker(sys, *b);
@@ -182,12 +210,12 @@ bench_result run_one(caf::actor_system& sys, const std::string& dir, const std::
 }
 
 bench_result run_remote(caf::actor_system& sys, partition_actor broker, int inflight, size_t size,
-                        double seconds) {
+                        double seconds, const std::string& label, const std::string& broker_pid) {
   caf::scoped_actor self{sys};
   partition_status before, after;
   self->request(broker, caf::duration{std::chrono::seconds(10)}, status_atom::value)
     .receive([&](partition_status& s) { before = s; }, [](caf::error&) {});
-  bench_result res{before.flush_disk_type, inflight, size};
+  bench_result res{label.empty() ? before.flush_disk_type : label, inflight, size};
   producer_options opts;
   opts.send_timeout = std::chrono::seconds(30);
   auto prod = sys.spawn(producer, broker, opts);
@@ -205,7 +233,9 @@ bench_result run_remote(caf::actor_system& sys, partition_actor broker, int infl
   res.msgs_per_s = static_cast<double>(sink.latencies_ms.size()) / elapsed;
   res.p50_ms = percentile(sink.latencies_ms, 0.50);
   res.p99_ms = percentile(sink.latencies_ms, 0.99);
-  res.fsyncs = after.fsyncs - before.fsyncs;
+  fill_storage_stats(res, after.messages - before.messages, after.fsyncs - before.fsyncs);
+  if (!broker_pid.empty())
+    res.rss_mib = rss_mib_of(broker_pid);
   res.errors = sink.errors;
   res.statuses_not_ok = sink.not_ok;
   if (after.append_requests > before.append_requests)
@@ -225,6 +255,17 @@ int run_bench(const std::vector<std::string>& args) {
   bool embedded = false;
   std::string broker_addr;
   std::string dir;
+  std::string csv_path;
+  std::string label;
+  std::string broker_pid;
+  bool inflight_given = false, size_given = false, sweep = false;
+  auto split = [](const std::string& v) {
+    std::vector<std::string> out;
+    std::stringstream ss(v);
+    for (std::string item; std::getline(ss, item, ',');)
+      out.push_back(item);
+    return out;
+  };
   for (size_t i = 0; i < args.size(); ++i) {
     auto& a = args[i];
     auto value = [&]() -> std::string {
@@ -240,16 +281,35 @@ int run_bench(const std::vector<std::string>& args) {
       else if (a == "--broker")
         broker_addr = value();
       else if (a == "--flush") {
-        auto m = value();
-        if (m != "ASYNC_FLUSH" && m != "SYNC_FLUSH") {
-          std::fprintf(stderr, "holdfast bench: --flush takes ASYNC_FLUSH or SYNC_FLUSH\n");
+        modes = split(value());
+        for (auto& m : modes)
+          if (m != "ASYNC_FLUSH" && m != "SYNC_FLUSH") {
+            std::fprintf(stderr, "holdfast bench: --flush takes ASYNC_FLUSH and/or SYNC_FLUSH\n");
+            return 2;
+          }
+      } else if (a == "--inflight") {
+        inflights.clear();
+        for (auto& v : split(value()))
+          inflights.push_back(std::stoi(v));
+        inflight_given = true;
+      } else if (a == "--size") {
+        sizes.clear();
+        for (auto& v : split(value()))
+          sizes.push_back(static_cast<size_t>(std::stoul(v)));
+        size_given = true;
+      } else if (a == "--sweep")
+        sweep = true;
+      else if (a == "--csv")
+        csv_path = value();
+      else if (a == "--label")
+        label = value();
+      else if (a == "--broker-pid") {
+        broker_pid = value();
+        if (broker_pid.empty() || broker_pid.find_first_not_of("0123456789") != std::string::npos) {
+          std::fprintf(stderr, "holdfast bench: --broker-pid takes a process id\n");
           return 2;
         }
-        modes = {m};
-      } else if (a == "--inflight")
-        inflights = {std::stoi(value())};
-      else if (a == "--size")
-        sizes = {static_cast<size_t>(std::stoul(value()))};
+      }
       else if (a == "--seconds")
         seconds = std::stod(value());
       else if (a == "--dir")
@@ -267,6 +327,14 @@ int run_bench(const std::vector<std::string>& args) {
       std::fprintf(stderr, "holdfast bench: bad number for %s\n", a.c_str());
       return 2;
     }
+  }
+  if (sweep && !inflight_given)
+    inflights = {1, 4, 16, 64, 256};
+  if (sweep && !size_given)
+    sizes = {128, 1024, 4096, 65536};
+  if (inflights.empty() || sizes.empty() || modes.empty()) {
+    std::fprintf(stderr, "holdfast bench: empty list\n");
+    return 2;
   }
   if (embedded == !broker_addr.empty()) {
     std::fprintf(stderr, "holdfast bench: give exactly one of --embedded and --broker\n%s", usage);
@@ -293,16 +361,36 @@ int run_bench(const std::vector<std::string>& args) {
     cfg.load<caf::io::middleman>();
   caf::actor_system sys{cfg};
   std::vector<bench_result> results;
+  std::FILE* csv = nullptr;
+  if (!csv_path.empty()) {
+    bool fresh = !std::filesystem::exists(csv_path) || std::filesystem::file_size(csv_path) == 0;
+    csv = std::fopen(csv_path.c_str(), "a");
+    if (csv == nullptr) {
+      std::fprintf(stderr, "holdfast bench: cannot open %s\n", csv_path.c_str());
+      return 2;
+    }
+    if (fresh)
+      std::fprintf(csv, "mode,inflight,size,msgs_per_s,mib_per_s,p50_ms,p99_ms,msgs_per_fsync,"
+                        "broker_rss_mib,errors\n");
+  }
   auto print_row = [&](const bench_result& r) {
-    std::printf("%-12s %8d %8zu %12.0f %9.3f %9.3f %8llu %7llu %6.1f\n", r.mode.c_str(),
-                r.inflight, r.size, r.msgs_per_s, r.p50_ms, r.p99_ms,
-                static_cast<unsigned long long>(r.fsyncs),
+    auto mib_s = r.msgs_per_s * static_cast<double>(r.size) / (1024.0 * 1024.0);
+    std::printf("%-12s %8d %8zu %12.0f %8.1f %9.3f %9.3f %8llu %7.1f %7.1f %7llu %6.1f\n",
+                r.mode.c_str(), r.inflight, r.size, r.msgs_per_s, mib_s, r.p50_ms, r.p99_ms,
+                static_cast<unsigned long long>(r.fsyncs), r.msgs_per_fsync, r.rss_mib,
                 static_cast<unsigned long long>(r.errors + r.statuses_not_ok), r.msgs_per_batch);
     std::fflush(stdout);
+    if (csv) {
+      std::fprintf(csv, "%s,%d,%zu,%.0f,%.2f,%.4f,%.4f,%.1f,%.1f,%llu\n", r.mode.c_str(),
+                   r.inflight, r.size, r.msgs_per_s, mib_s, r.p50_ms, r.p99_ms, r.msgs_per_fsync,
+                   r.rss_mib, static_cast<unsigned long long>(r.errors + r.statuses_not_ok));
+      std::fflush(csv);
+    }
     results.push_back(r);
   };
-  std::printf("%-12s %8s %8s %12s %9s %9s %8s %7s %6s\n", "mode", "inflight", "size", "msgs/s",
-              "p50_ms", "p99_ms", "fsyncs", "errors", "batch");
+  std::printf("%-12s %8s %8s %12s %8s %9s %9s %8s %7s %7s %7s %6s\n", "mode", "inflight", "size",
+              "msgs/s", "MiB/s", "p50_ms", "p99_ms", "fsyncs", "msg/fs", "rss_MiB", "errors",
+              "batch");
   if (!broker_addr.empty()) {
     std::string host;
     uint16_t port = 0;
@@ -318,7 +406,7 @@ int run_bench(const std::vector<std::string>& args) {
     }
     for (auto k : inflights)
       for (auto s : sizes)
-        print_row(run_remote(sys, *broker, k, s, seconds));
+        print_row(run_remote(sys, *broker, k, s, seconds, label, broker_pid));
   } else {
     bool own_dir = dir.empty();
     if (own_dir) {
@@ -340,10 +428,13 @@ int run_bench(const std::vector<std::string>& args) {
     for (auto& r : results)
       std::printf("{\"mode\":\"%s\",\"inflight\":%d,\"size\":%zu,\"msgs_per_s\":%.0f,"
                   "\"p50_ms\":%.4f,\"p99_ms\":%.4f,\"fsyncs\":%llu,\"errors\":%llu,"
-                  "\"msgs_per_batch\":%.1f}\n",
+                  "\"msgs_per_batch\":%.1f,\"msgs_per_fsync\":%.1f,\"rss_mib\":%.1f}\n",
                   r.mode.c_str(), r.inflight, r.size, r.msgs_per_s, r.p50_ms, r.p99_ms,
                   static_cast<unsigned long long>(r.fsyncs),
-                  static_cast<unsigned long long>(r.errors + r.statuses_not_ok), r.msgs_per_batch);
+                  static_cast<unsigned long long>(r.errors + r.statuses_not_ok), r.msgs_per_batch,
+                  r.msgs_per_fsync, r.rss_mib);
+  if (csv)
+    std::fclose(csv);
   return 0;
 }
 

@@ -341,6 +341,8 @@ int run_verify(const std::vector<std::string>& args) {
     return 2;
   }
   std::set<std::string> send_ok, answered;
+  // The last status each id was answered with, for the per-status loss count.
+  std::unordered_map<std::string, std::string> status_of;
   std::string line;
   while (std::getline(in, line)) {
     std::istringstream ls(line);
@@ -350,6 +352,7 @@ int run_verify(const std::vector<std::string>& args) {
     if (status == "ERROR")
       continue;
     answered.insert(id);
+    status_of[id] = status;
     if (status == "SEND_OK")
       send_ok.insert(id);
   }
@@ -383,6 +386,14 @@ int run_verify(const std::vector<std::string>& args) {
     for (auto& id : send_ok)
       if (!stored.count(id))
         ++missing;
+    // Acknowledged with another status (FLUSH_DISK_TIMEOUT, FLUSH_SLAVE_TIMEOUT, ...) and not
+    // stored: not counted as missing (the producer was told to compensate), but reported.
+    std::map<std::string, uint64_t> answered_by, missing_by;
+    for (auto& [id, st] : status_of) {
+      ++answered_by[st];
+      if (!stored.count(id))
+        ++missing_by[st];
+    }
     for (auto& [id, n] : stored) {
       if (n > 1)
         ++duplicated;
@@ -391,6 +402,12 @@ int run_verify(const std::vector<std::string>& args) {
     }
     std::printf("topic %s: %llu messages stored, %zu SEND_OK in %s\n", topic.c_str(),
                 static_cast<unsigned long long>(total), send_ok.size(), acked_path.c_str());
+    std::printf("missing by status:");
+    for (auto& [st, n] : answered_by)
+      std::printf(" %s=%llu/%llu", st.c_str(),
+                  static_cast<unsigned long long>(missing_by.count(st) ? missing_by[st] : 0),
+                  static_cast<unsigned long long>(n));
+    std::printf("\n");
     std::printf("missing=%llu duplicated=%llu unacknowledged=%llu\n",
                 static_cast<unsigned long long>(missing),
                 static_cast<unsigned long long>(duplicated),

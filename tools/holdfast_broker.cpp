@@ -1,22 +1,29 @@
 // holdfast-broker: the broker daemon. Loads the config (embedded defaults when no file is given),
 // recovers the store, spawns the actors and publishes the partition with the CAF middleman.
 // SIGTERM/SIGINT: stop accepting, flush, write the clean-shutdown marker, exit 0.
+// For testing only (scripts/reliability-matrix): --fault-fs runs the store on the
+// fault-injecting file system, and SIGUSR1 then simulates a power cut of this machine.
 
 #include "actors/broker.hpp"
 #include "actors/type_registry.hpp"
 #include "config/loader.hpp"
+#include "runtime/fault_fs.hpp"
 #include "runtime/log.hpp"
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
 
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <optional>
 #include <pthread.h>
+#include <random>
 #include <string>
+#include <unistd.h>
 #include <vector>
 
 namespace {
@@ -29,8 +36,8 @@ constexpr const char* usage = R"(usage: holdfast-broker [--config FILE] [--set k
   --print-config        print the effective config as TOML and exit
   --config-reference    print the generated config reference (docs/config.md) and exit
 
-testing only (docs/cli.md):
-  --fault-drop-replies N   store every batch but drop the reply to every Nth (producers retry)
+For testing only (fault injection, see docs/cli.md): --fault-fs, --fault-fs-sync-delay-ms MS,
+  --fault-drop-replies N (store every batch but drop the reply to every Nth: producers retry)
 )";
 
 } // namespace
@@ -41,6 +48,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> overrides;
   bool print_config = false;
   broker_faults faults;
+  bool use_fault_fs = false;
+  long long sync_delay_ms = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](const char* flag) -> std::string {
@@ -65,6 +74,18 @@ int main(int argc, char** argv) {
         return 2;
       }
       faults.drop_replies_every = static_cast<uint32_t>(n);
+    } else if (a == "--fault-fs")
+      use_fault_fs = true;
+    else if (a == "--fault-fs-sync-delay-ms") {
+      auto v = value("--fault-fs-sync-delay-ms");
+      char* end = nullptr;
+      sync_delay_ms = std::strtoll(v.c_str(), &end, 10);
+      if (end == v.c_str() || *end != '\0' || sync_delay_ms < 0 || sync_delay_ms > 600000) {
+        std::fprintf(stderr, "holdfast-broker: --fault-fs-sync-delay-ms takes 0..600000\n%s",
+                     usage);
+        return 2;
+      }
+      use_fault_fs = true;
     } else if (a == "--print-config")
       print_config = true;
     else if (a == "--config-reference") {
@@ -95,6 +116,8 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  if (use_fault_fs)
+    sigaddset(&stop_signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   caf::actor_system_config sys_cfg;
@@ -103,7 +126,15 @@ int main(int argc, char** argv) {
   sys_cfg.set("logger.console", caf::atom("none"));
   caf::actor_system sys{sys_cfg};
 
-  auto started = start_broker(sys, cfg, posix_fs(), faults);
+  // The fault FS outlives the actor system: the store's files keep pointing into it.
+  std::unique_ptr<fault_fs> faulty;
+  if (use_fault_fs) {
+    faulty = std::make_unique<fault_fs>(std::random_device{}());
+    faulty->set_sync_delay(std::chrono::milliseconds(sync_delay_ms));
+    log_warning("holdfast-broker: running on the fault-injecting file system (testing only; "
+                "SIGUSR1 = power cut)");
+  }
+  auto started = start_broker(sys, cfg, faulty ? static_cast<file_system&>(*faulty) : posix_fs(), faults);
   if (!started) {
     log_error("holdfast-broker: {}", sys.render(started.error()));
     return 1;
@@ -123,6 +154,14 @@ int main(int argc, char** argv) {
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
+  if (sig == SIGUSR1) {
+    // A power cut: every byte no fsync covered is gone, and nothing else runs afterwards (no
+    // flush, no clean-shutdown marker, no destructors), as when the machine loses power.
+    log_warning("holdfast-broker: SIGUSR1: simulated power cut, dropping unsynced data");
+    faulty->power_cut(tear_mode::drop);
+    std::fflush(stderr);
+    ::_exit(9);
+  }
   log_info("holdfast-broker: signal {} received, stopping", sig);
   (void) sys.middleman().unpublish(b.partition, *port);
   bool clean = stop_broker(sys, b);
