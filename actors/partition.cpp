@@ -315,6 +315,8 @@ partition_actor::behavior_type partition(self_ptr self, std::shared_ptr<partitio
   st.flusher = std::move(flusher);
   st.opts = opts;
   st.confirmed = st.store->log()->flushed_offset();
+  st.checkpointer = self->spawn<caf::detached + caf::linked>(checkpoint_service,
+                                                             st.checkpoint_jobs);
   self->delayed_send(self, opts.checkpoint_interval, checkpoint_atom::value);
   // Clients announce themselves with hello_req and are monitored from then on.
   self->set_down_handler([self](const caf::down_msg& dm) {
@@ -532,6 +534,7 @@ partition_actor::behavior_type partition(self_ptr self, std::shared_ptr<partitio
         log_warning("partition: not writing the clean-shutdown marker after a failed fsync");
         return false;
       }
+      st.checkpoint_jobs->wait_idle(); // close() writes the same files
       auto e = st.store->close();
       if (e != errc::ok) {
         log_error("partition: clean shutdown failed: {}", to_string(e));
@@ -546,9 +549,26 @@ partition_actor::behavior_type partition(self_ptr self, std::shared_ptr<partitio
       auto& st = self->state;
       if (st.stopping)
         return;
-      if (!st.failure)
-        if (auto e = st.store->checkpoint(); e != errc::ok)
-          log_warning("partition: checkpoint failed: {}", to_string(e));
+      // The fsyncs run on the checkpoint service's thread; one job at a time.
+      if (!st.failure && !st.checkpointing) {
+        st.checkpointing = true;
+        st.checkpoint_jobs->put(st.store->begin_checkpoint());
+        self->request(st.checkpointer, caf::infinite, checkpoint_atom::value)
+          .then(
+            [self](bool) {
+              auto& st = self->state;
+              st.checkpointing = false;
+              if (auto job = st.checkpoint_jobs->take()) {
+                if (job->result != errc::ok)
+                  log_warning("partition: checkpoint failed: {}", to_string(job->result));
+                st.store->end_checkpoint(*job);
+              }
+            },
+            [self](caf::error& err) {
+              self->state.checkpointing = false;
+              log_warning("partition: checkpoint service: {}", describe(err));
+            });
+      }
       self->delayed_send(self, st.opts.checkpoint_interval, checkpoint_atom::value);
     },
     [self](tick_atom) {

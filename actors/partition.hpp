@@ -1,5 +1,6 @@
 #pragma once
 
+#include "actors/checkpoint_service.hpp"
 #include "actors/flush_service.hpp"
 #include "actors/protocol.hpp"
 #include "runtime/offset_monitor.hpp"
@@ -304,6 +305,9 @@ struct partition_state {
   partition_state() = default;
   std::unique_ptr<message_store> store;
   flush_service_actor flusher;
+  checkpoint_service_actor checkpointer; ///< spawned and linked by the partition
+  std::shared_ptr<checkpoint_slot> checkpoint_jobs = std::make_shared<checkpoint_slot>();
+  bool checkpointing = false; ///< a job is with the checkpoint service
   partition_options opts;
   uint64_t confirmed = 0;
   caf::error failure; ///< set after a failed fsync: sticky until restart

@@ -55,10 +55,16 @@ public:
   /// flush() then fdatasync.
   [[nodiscard]] errc sync();
 
+  /// The file, for a checkpoint that syncs it on another thread after flush() (fdatasync of a
+  /// file another thread writes is safe; the handle keeps the file open until it is done).
+  [[nodiscard]] std::shared_ptr<file> file_handle() const noexcept {
+    return f_;
+  }
+
 private:
   queue_index(std::unique_ptr<file> f, uint64_t n);
 
-  std::unique_ptr<file> f_;
+  std::shared_ptr<file> f_;
   uint64_t durable_count_; // entries in the file (written, maybe not synced)
   std::vector<index_entry> pending_;
 };

@@ -254,16 +254,6 @@ errc message_store::new_producer_id(uint64_t& out) {
   return errc::ok;
 }
 
-errc message_store::write_producer_snapshot() {
-  auto covered = log_->flushed_offset();
-  if (auto e = write_file_atomically(fs_, opts_.root + "/producer_state",
-                                     producers_.encode(covered, producers_.newest_ms()));
-      e != errc::ok)
-    return e;
-  producer_snapshot_at_ = covered;
-  return errc::ok;
-}
-
 errc message_store::load_topics() {
   auto dir = opts_.root + "/consumequeue";
   std::vector<std::string> names;
@@ -604,27 +594,62 @@ std::vector<topic_info> message_store::topics() const {
   return out;
 }
 
-errc message_store::checkpoint() {
-  // Everything below the flushed offset is already indexed in memory: make those index bytes
-  // durable, then promise recovery that it may start there.
-  auto cp = log_->flushed_offset();
-  for (auto& [name, t] : topics_)
-    for (auto& q : t.queues)
-      if (auto e = q.index->sync(); e != errc::ok)
-        return e;
-  for (auto& d : new_dirs_)
-    if (auto e = fs_.sync_dir(d); e != errc::ok)
-      return e;
-  if (!new_dirs_.empty()) {
-    if (auto e = fs_.sync_dir(opts_.root + "/consumequeue"); e != errc::ok)
-      return e;
-    new_dirs_.clear();
+errc checkpoint_job::run() {
+  for (auto& f : files)
+    if (auto e = f->sync(); e != errc::ok)
+      return result = e;
+  for (auto& d : dirs)
+    if (auto e = fs->sync_dir(d); e != errc::ok)
+      return result = e;
+  if (!snapshot.empty())
+    if (auto e = write_file_atomically(*fs, root + "/producer_state", snapshot); e != errc::ok)
+      return result = e;
+  return result = write_file_atomically(*fs, root + "/checkpoint", encode_checkpoint(offset));
+}
+
+std::unique_ptr<checkpoint_job> message_store::begin_checkpoint() {
+  // Everything below the flushed offset is already indexed in memory: once those index bytes
+  // are durable, recovery may start there.
+  auto job = std::make_unique<checkpoint_job>();
+  job->fs = &fs_;
+  job->root = opts_.root;
+  job->offset = log_->flushed_offset();
+  for (auto& [name, t] : topics_) {
+    for (auto& q : t.queues) {
+      if (auto e = q.index->flush(); e != errc::ok)
+        job->result = e;
+      job->files.push_back(q.index->file_handle());
+    }
   }
-  if (cp - std::min(cp, producer_snapshot_at_) >= opts_.producer_snapshot_bytes)
-    if (auto e = write_producer_snapshot(); e != errc::ok)
-      return e;
-  auto bytes = encode_checkpoint(cp);
-  return write_file_atomically(fs_, opts_.root + "/checkpoint", bytes);
+  job->dirs = std::move(new_dirs_);
+  new_dirs_.clear();
+  if (!job->dirs.empty())
+    job->dirs.push_back(opts_.root + "/consumequeue");
+  if (job->offset - std::min(job->offset, producer_snapshot_at_) >= opts_.producer_snapshot_bytes
+      || closed_) {
+    job->snapshot = producers_.encode(job->offset, producers_.newest_ms());
+    job->snapshot_offset = job->offset;
+  }
+  return job;
+}
+
+void message_store::end_checkpoint(const checkpoint_job& job) {
+  if (job.result != errc::ok) {
+    // The directories still need their sync; the next job retries everything else anyway.
+    for (auto& d : job.dirs)
+      new_dirs_.push_back(d);
+    return;
+  }
+  if (!job.snapshot.empty())
+    producer_snapshot_at_ = std::max(producer_snapshot_at_, job.snapshot_offset);
+}
+
+errc message_store::checkpoint() {
+  auto job = begin_checkpoint();
+  if (job->result == errc::ok)
+    job->run();
+  end_checkpoint(*job);
+  return job->result;
 }
 
 errc message_store::close() {
@@ -633,9 +658,8 @@ errc message_store::close() {
   closed_ = true;
   if (auto e = log_->sync(); e != errc::ok)
     return e;
+  // closed_ is set: this checkpoint writes the producer snapshot as well.
   if (auto e = checkpoint(); e != errc::ok)
-    return e;
-  if (auto e = write_producer_snapshot(); e != errc::ok)
     return e;
   auto marker = opts_.root + "/clean_shutdown";
   if (auto e = write_file_atomically(fs_, marker, std::string_view("clean\n")); e != errc::ok)

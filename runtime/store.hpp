@@ -44,6 +44,22 @@ struct topic_info {
   std::vector<uint64_t> queue_ends; ///< next queue offset of each queue
 };
 
+/// The slow half of a checkpoint (fsyncs and atomic file writes), prepared by the store's
+/// writer thread and runnable on any other thread, so a slow disk does not stall the writer.
+struct checkpoint_job {
+  file_system* fs = nullptr;
+  std::string root;
+  uint64_t offset = 0;                       ///< recovery may start here once the job is done
+  std::vector<std::shared_ptr<file>> files;  ///< index files, already written, to fdatasync
+  std::vector<std::string> dirs;             ///< directories created since the last checkpoint
+  std::string snapshot;                      ///< producer-state snapshot to write, or empty
+  uint64_t snapshot_offset = 0;
+  errc result = errc::ok;
+
+  /// Syncs the files and directories, then writes the snapshot and the checkpoint atomically.
+  errc run();
+};
+
 /// The broker's storage: the commit log, one index per topic queue, a recovery checkpoint and
 /// a clean-shutdown marker, under one root directory:
 ///
@@ -125,7 +141,14 @@ public:
   }
 
   /// Makes the indexes durable and records up to where: recovery then scans only past it.
+  /// begin_checkpoint() + job.run() + end_checkpoint() on the calling thread.
   [[nodiscard]] errc checkpoint();
+
+  /// The cheap half of a checkpoint, on the writer thread: writes the buffered index entries
+  /// and returns what remains to be synced and written. One job at a time.
+  [[nodiscard]] std::unique_ptr<checkpoint_job> begin_checkpoint();
+  /// Takes a finished job back (on the writer thread): a failed one is redone in full next time.
+  void end_checkpoint(const checkpoint_job& job);
 
   /// Syncs everything and writes the clean-shutdown marker. The store is unusable afterwards.
   [[nodiscard]] errc close();
@@ -146,7 +169,6 @@ private:
   void apply_producer(const record::view& v);
   [[nodiscard]] errc load_producers();
   [[nodiscard]] errc scan(uint64_t from, const std::function<void(const record::view&)>& fn);
-  [[nodiscard]] errc write_producer_snapshot();
 
   file_system& fs_;
   store_options opts_;

@@ -1,10 +1,12 @@
 #include "actors/partition.hpp"
 
 #include "actor_test_support.hpp"
+#include "runtime/fault_fs.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <thread>
 
 using namespace holdfast;
 using namespace std::chrono_literals;
@@ -137,4 +139,21 @@ TEST_CASE("the partition answers an idempotent retry with the original result an
   self->request(f.b.partition, caf::duration{5s}, hello_req{"test", ""})
     .receive([&](hello_reply& r) { second = r; }, [](caf::error&) {});
   CHECK(second.producer_id != hello.producer_id);
+}
+
+TEST_CASE("a slow disk does not stall the partition: checkpoints sync on their own thread",
+          "[partition]") {
+  fault_fs fs(1);
+  test::broker_fixture f{{"flushIntervalConsumeQueue=50", "flushDiskType=\"SYNC_FLUSH\"",
+                          "syncFlushTimeout=300"},
+                         fs};
+  REQUIRE(append_one(f.sys, f.b.partition, test::text_message("slow", "first", "x")));
+  fs.set_sync_delay(1500ms);
+  std::this_thread::sleep_for(300ms); // a checkpoint is now stuck in its index fsyncs
+  // Were the checkpoint on the partition's thread, this would wait out several 1.5 s fsyncs
+  // and the 5 s request timeout; instead the send gets its FLUSH_DISK_TIMEOUT.
+  auto r = append_one(f.sys, f.b.partition, test::text_message("slow", "second", "x"));
+  REQUIRE(r);
+  CHECK(r->results[0].status == send_status::flush_disk_timeout);
+  fs.set_sync_delay(0ms);
 }
