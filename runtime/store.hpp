@@ -17,6 +17,13 @@ struct store_options {
   uint64_t segment_size = 1ull << 30;   ///< mappedFileSizeCommitLog
   uint64_t max_message_size = 4u << 20; ///< maxMessageSize, body bytes
   int32_t default_queue_nums = 4;       ///< defaultTopicQueueNums
+  int32_t delay_levels = 18;            ///< messageDelayLevel count: SCHEDULE_TOPIC_XXXX's queues
+
+  /// Queues a topic gets when it is created: the system topics' own rule, else the default.
+  [[nodiscard]] int32_t queue_nums_for(std::string_view topic) const noexcept {
+    auto n = system_topic_queue_nums(topic, delay_levels);
+    return n > 0 ? n : default_queue_nums;
+  }
 };
 
 /// Why a message is refused before anything is written.
