@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <map>
 #include <mutex>
+#include <random>
 #include <set>
 #include <sstream>
 
@@ -254,4 +255,49 @@ TEST_CASE("three consumers share a topic's queues; when one leaves, its queues m
   CHECK(members[0]->statistics().consumed + members[1]->statistics().consumed
           + members[2]->statistics().consumed
         == ids.size());
+}
+
+TEST_CASE("a slave copies the master's consumer offsets, so the group continues there",
+          "[consumer][replication]") {
+  temp_dir dir;
+  auto mport = free_port();
+  auto name = "brokerName=\"co" + std::to_string(mport) + "-"
+              + std::to_string(std::random_device{}()) + "\"";
+  broker_process master(dir.path(), dir.path() + "/m", mport, {name});
+  broker_process slave(dir.path(), dir.path() + "/s", free_port(),
+                       {"brokerRole=\"SLAVE\"", name,
+                        "haMasterAddress=\"127.0.0.1:" + std::to_string(mport) + "\"",
+                        "haSendHeartbeatInterval=500"});
+  auto ids = produce(master.address(), "off", 20, "o");
+  std::string out;
+  REQUIRE(run({bin("holdfast"), "consume", "--broker", master.address(), "--topic", "off",
+               "--group", "g", "--from-beginning", "--max", "12"},
+              dir.path(), out) == 0);
+  auto first = lines(out);
+  REQUIRE(first.size() == 12);
+  // The copy runs every 500 ms here: the slave's offsets of g soon add up to the 12 committed.
+  client::consumer_config cc;
+  cc.broker = slave.address();
+  cc.topic = "off";
+  cc.group = "g";
+  cc.from_beginning = true; // a queue without a commit counts 0, not its end
+  cc.heartbeat_interval = 300ms;
+  REQUIRE(eventually([&] {
+    client::consumer c{cc};
+    c.start();
+    uint64_t sum = 0;
+    for (auto p : c.positions())
+      sum += p;
+    return sum == 12;
+  }));
+  // A consumer of the group moving to the slave continues: exactly the other 8.
+  REQUIRE(run({bin("holdfast"), "consume", "--broker", slave.address(), "--topic", "off",
+               "--group", "g", "--from-beginning", "--heartbeat-ms", "300", "--idle-exit-ms",
+               "2000"},
+              dir.path(), out) == 0);
+  auto rest = lines(out);
+  CHECK(rest.size() == 8);
+  std::set<std::string> all(first.begin(), first.end());
+  all.insert(rest.begin(), rest.end());
+  CHECK(all == std::set<std::string>(ids.begin(), ids.end()));
 }
