@@ -301,3 +301,62 @@ TEST_CASE("a slave copies the master's consumer offsets, so the group continues 
   all.insert(rest.begin(), rest.end());
   CHECK(all == std::set<std::string>(ids.begin(), ids.end()));
 }
+
+TEST_CASE("a group member killed mid-batch: its queues move to the others, duplicates only its "
+          "uncommitted batch",
+          "[consumer][crash]") {
+  temp_dir dir;
+  broker_process broker(dir.path(), dir.path() + "/store", free_port());
+  std::mutex mu;
+  std::map<std::string, int> processed;
+  auto listener = [&](const stored_message& m) {
+    std::lock_guard<std::mutex> g{mu};
+    ++processed[m.msg_id];
+    return client::consume_status::consume_success;
+  };
+  std::vector<std::unique_ptr<client::push_consumer>> members;
+  for (std::string id : {"a", "b"}) {
+    auto cfg = push_config(broker.address(), "kill", "kill_g");
+    cfg.consumer_id = id;
+    members.push_back(std::make_unique<client::push_consumer>(cfg));
+    members.back()->register_message_listener(client::push_consumer::message_listener(listener));
+    members.back()->start();
+  }
+  REQUIRE(eventually([&] {
+    return members[0]->owned_queues() == std::vector<int32_t>{0, 1}
+           && members[1]->owned_queues() == std::vector<int32_t>{2, 3};
+  }));
+  // The third member (a CLI process; its generated id sorts after "a" and "b") gets queue 3,
+  // prints what it receives and never commits.
+  child victim({bin("holdfast"), "consume", "--broker", broker.address(), "--topic", "kill",
+                "--group", "kill_g", "--from-beginning", "--heartbeat-ms", "200",
+                "--process-ms", "60000"},
+               dir.path() + "/victim.out", dir.path() + "/victim.err");
+  REQUIRE(eventually([&] { return members[1]->owned_queues() == std::vector<int32_t>{2}; }));
+  auto ids = produce(broker.address(), "kill", 200, "k");
+  REQUIRE(eventually([&] { return !lines(victim.out()).empty(); }));
+  auto uncommitted = lines(victim.out());
+  victim.signal(SIGKILL);
+  REQUIRE(victim.wait(10s) == 128 + SIGKILL);
+  REQUIRE(eventually([&] { return members[1]->owned_queues() == std::vector<int32_t>{2, 3}; }));
+  REQUIRE(eventually([&] {
+    std::lock_guard<std::mutex> g{mu};
+    return processed.size() == ids.size();
+  }, 30s));
+  members[0]->shutdown();
+  members[1]->shutdown();
+  std::lock_guard<std::mutex> g{mu};
+  // Every message processed by the survivors exactly once, the victim's batch included: its
+  // processing counted for nothing because it was never committed.
+  for (auto& id : ids)
+    CHECK(processed[id] == 1);
+  // Counting the victim's prints as processing, the duplicates are exactly its batch.
+  size_t duplicates = 0;
+  for (auto& id : uncommitted) {
+    INFO(id);
+    CHECK(processed.count(id) == 1);
+    duplicates += processed.count(id);
+  }
+  CHECK(duplicates == uncommitted.size());
+  CHECK(processed.size() == ids.size());
+}
