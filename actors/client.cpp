@@ -528,7 +528,12 @@ void push_consumer::shutdown() {
     return;
   running_ = false;
   thread_.join();
-  consumer_->shutdown();
+  try {
+    consumer_->shutdown();
+  } catch (const std::exception& e) {
+    // Not fatal: the broker drops a member whose connection ended or heartbeat expired.
+    log_warning("push consumer: leaving the group failed: {}", e.what());
+  }
   consumer_.reset();
 }
 

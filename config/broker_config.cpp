@@ -132,7 +132,7 @@ schema<broker_config> make_broker_schema() {
                         "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h",
                         "Delay of each level of SCHEDULE_TOPIC_XXXX, level 1 first; the n-th "
                         "retry of a message waits level n + 2.")
-          .require({"1 to 64 durations like 10s, 2m, 1h (at most 7d) separated by spaces",
+          .require({"1 to 64 durations like 500ms, 10s, 2m, 1h (at most 7d) separated by spaces",
                     [](const scalar& value) -> std::optional<std::string> {
                       auto str = std::get_if<std::string>(&value);
                       if (str && !parse_delay_levels(*str))
