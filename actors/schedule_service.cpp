@@ -123,6 +123,10 @@ schedule_service_actor::behavior_type schedule_service(self_ptr self, partition_
   st.opts = std::move(opts);
   st.next.assign(st.opts.levels.size(), 0);
   st.loaded.assign(st.opts.levels.size(), false);
+  // Lives as long as its partition: a killed partition (a crash test, a failed start) must not
+  // leave a timer loop behind that keeps the actor system from shutting down.
+  self->monitor(st.partition);
+  self->set_down_handler([self](caf::down_msg&) { self->quit(); });
   self->send(self, tick_atom::value);
   return {
     [self](tick_atom) { self->state.tasks.spawn(run_and_rearm(self)); },
