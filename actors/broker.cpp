@@ -12,6 +12,9 @@ store_options store_options_of(const config::broker_config& cfg) {
   o.segment_size = cfg.mapped_file_size_commit_log;
   o.max_message_size = cfg.max_message_size;
   o.default_queue_nums = static_cast<int32_t>(cfg.default_topic_queue_nums);
+  // The schema validated the key, so this parses.
+  if (auto levels = config::parse_delay_levels(cfg.message_delay_level))
+    o.delay_levels = static_cast<int32_t>(levels->size());
   return o;
 }
 
@@ -82,13 +85,24 @@ caf::expected<broker_handles> start_broker(caf::actor_system& sys,
                   + "#" + std::to_string(::getpid());
     lo.heartbeat = cfg.ha_send_heartbeat_interval;
     lo.batch_bytes = static_cast<uint32_t>(cfg.ha_transfer_batch_size);
+    lo.offset_sync = std::min<std::chrono::milliseconds>(cfg.ha_send_heartbeat_interval,
+                                                         std::chrono::seconds(3));
     b.link = sys.spawn(replication_link, b.partition, lo);
+  } else {
+    schedule_service_options so;
+    if (auto levels = config::parse_delay_levels(cfg.message_delay_level))
+      so.levels = std::move(*levels);
+    b.schedule = sys.spawn(schedule_service, b.partition, so);
   }
   return b;
 }
 
 bool stop_broker(caf::actor_system& sys, broker_handles& b) {
   bool clean = false;
+  // The schedule service first: it must not append while the partition closes its store.
+  if (b.schedule)
+    caf::anon_send_exit(b.schedule, caf::exit_reason::user_shutdown);
+  b.schedule = nullptr;
   if (b.partition) {
     caf::scoped_actor self{sys};
     self->request(b.partition, std::chrono::seconds(30), shutdown_atom::value)

@@ -3,6 +3,7 @@
 #include "actors/flush_service.hpp"
 #include "actors/partition.hpp"
 #include "actors/replication_link.hpp"
+#include "actors/schedule_service.hpp"
 #include "config/broker_config.hpp"
 #include "runtime/file.hpp"
 
@@ -15,6 +16,7 @@ struct broker_handles {
   partition_actor partition;
   flush_service_actor flusher;
   replication_link_actor link; ///< on a SLAVE only
+  schedule_service_actor schedule; ///< on a master only
   recovery_report recovery;
 };
 

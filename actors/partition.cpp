@@ -3,6 +3,8 @@
 #include "runtime/caf_await.hpp"
 #include "runtime/log.hpp"
 
+#include <algorithm>
+
 namespace holdfast {
 
 namespace {
@@ -321,6 +323,14 @@ partition_actor::behavior_type partition(self_ptr self, std::shared_ptr<partitio
   // Clients announce themselves with hello_req and are monitored from then on.
   self->set_down_handler([self](const caf::down_msg& dm) {
     auto& st = self->state;
+    if (auto m = st.group_members.find(dm.source); m != st.group_members.end()) {
+      // A consumer's connection broke (or it exited): its queues go to the others now rather
+      // than after its heartbeat expiry.
+      if (st.groups.remove_member(m->second))
+        log_info("consumer '{}' left its group (disconnected)", m->second);
+      st.group_members.erase(m);
+      return;
+    }
     for (auto i = st.slaves.begin(); i != st.slaves.end(); ++i) {
       if (i->second.link == dm.source) {
         log_warning("replication: slave '{}' detached", i->first);
@@ -498,6 +508,61 @@ partition_actor::behavior_type partition(self_ptr self, std::shared_ptr<partitio
       }
       r.queue_end = st.store->queue_end(req.topic, req.queue_id);
       return r;
+    },
+    [self](group_heartbeat_req& req) -> caf::result<group_heartbeat_reply> {
+      auto& st = self->state;
+      if (auto err = check_request(self, &req.group, req.topic, 0))
+        return err;
+      if (req.consumer_id.empty() || req.consumer_id.size() > 256)
+        return make_error(broker_errc::invalid_message, "consumer id must have 1 to 256 bytes");
+      auto addr = caf::actor_cast<caf::actor_addr>(self->current_sender());
+      group_heartbeat_reply r;
+      r.queue_count = st.store->queue_count(req.topic);
+      if (req.leave) {
+        if (st.groups.remove_member(req.consumer_id))
+          log_info("consumer '{}' left group '{}'", req.consumer_id, req.group);
+        return r;
+      }
+      if (addr && st.group_members.emplace(addr, req.consumer_id).second)
+        self->monitor(addr);
+      // Three missed heartbeats (plus slack for a loaded machine) before a silent member's
+      // queues move; a broken connection moves them at once through the down handler.
+      auto interval = std::chrono::milliseconds(std::clamp<uint32_t>(req.interval_ms, 10, 600000));
+      auto expiry = 3 * interval + std::chrono::seconds(2);
+      r.queues = st.groups.heartbeat(req.group, req.topic, req.consumer_id, req.owned,
+                                     r.queue_count, expiry, std::chrono::steady_clock::now());
+      return r;
+    },
+    [self](topic_route_req& req) -> caf::result<int32_t> {
+      if (auto err = check_request(self, nullptr, req.topic, 0))
+        return err;
+      return self->state.store->queue_count(req.topic);
+    },
+    [self](ha_offsets_req& req) -> caf::result<ha_offsets_reply> {
+      auto& st = self->state;
+      if (st.opts.slave)
+        return make_error(broker_errc::not_master, "this broker is a SLAVE");
+      if (req.token != st.opts.auth_token || req.broker_name != st.opts.broker_name)
+        return make_error(broker_errc::unauthorized, "wrong haAuthToken or brokerName");
+      ha_offsets_reply r;
+      for (auto& e : st.offsets->all())
+        r.offsets.push_back(group_offset{e.group, e.topic, e.queue_id, e.offset});
+      return r;
+    },
+    [self](ha_offsets_reply& req) -> caf::result<bool> {
+      // Local, link -> slave partition: the master's offsets, taken where ahead.
+      auto& st = self->state;
+      auto sender = self->current_sender();
+      if (!st.opts.slave || !sender || sender->node() != self->node())
+        return make_error(broker_errc::not_master, "only a SLAVE takes its master's offsets");
+      std::vector<offset_store::entry> entries;
+      entries.reserve(req.offsets.size());
+      for (auto& o : req.offsets)
+        entries.push_back(offset_store::entry{o.group, o.topic, o.queue_id, o.offset});
+      if (auto e = st.offsets->merge_max(entries); e != errc::ok)
+        return make_error(broker_errc::storage_failure,
+                          std::string("offset copy failed: ") + std::string(to_string(e)));
+      return true;
     },
     [self](status_atom) -> caf::result<partition_status> {
       auto& st = self->state;

@@ -4,6 +4,7 @@
 #include "actors/flush_service.hpp"
 #include "actors/protocol.hpp"
 #include "runtime/offset_monitor.hpp"
+#include "runtime/group_table.hpp"
 #include "runtime/offset_store.hpp"
 #include "runtime/store.hpp"
 #include "runtime/task.hpp"
@@ -83,6 +84,78 @@ struct pull_reply {
   uint64_t next_offset = 0; ///< where to pull next
   uint64_t max_offset = 0;  ///< queue end (all of it, confirmed or not)
 };
+
+// ---- consumer groups (issue #5) -------------------------------------------------------------
+
+/// A consumer's heartbeat for one subscribed topic: who it is, what it holds now. The reply
+/// says which queues it owns from now on (see runtime/group_table.hpp): queues it held and
+/// that are missing from the reply must be committed and released before its next heartbeat.
+/// `leave` removes the member at once (a clean shutdown after its last commit).
+struct group_heartbeat_req {
+  std::string group;
+  std::string topic;
+  std::string consumer_id;
+  std::vector<int32_t> owned;
+  uint32_t interval_ms = 0; ///< the consumer's heartbeat interval: it expires after 3 of them
+  bool leave = false;
+};
+
+struct group_heartbeat_reply {
+  std::vector<int32_t> queues;
+  int32_t queue_count = 0; ///< queues the topic has
+};
+
+/// How many queues a topic has (or will have when created): RocketMQ's topic route, which is
+/// how a consumer sending a message back learns the delay topic's level count.
+struct topic_route_req {
+  std::string topic;
+};
+
+/// A slave asks its master for every consumer offset (RocketMQ's SlaveSynchronize), so a
+/// group continues from about where it was when clients move to the slave.
+struct ha_offsets_req {
+  std::string token;
+  std::string broker_name;
+};
+
+/// One committed offset on the wire.
+struct group_offset {
+  std::string group;
+  std::string topic;
+  int32_t queue_id = 0;
+  uint64_t offset = 0;
+};
+
+struct ha_offsets_reply {
+  std::vector<group_offset> offsets;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, group_heartbeat_req& x) {
+  return f(caf::meta::type_name("holdfast::group_heartbeat_req"), x.group, x.topic,
+           x.consumer_id, x.owned, x.interval_ms, x.leave);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, group_heartbeat_reply& x) {
+  return f(caf::meta::type_name("holdfast::group_heartbeat_reply"), x.queues, x.queue_count);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, topic_route_req& x) {
+  return f(caf::meta::type_name("holdfast::topic_route_req"), x.topic);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ha_offsets_req& x) {
+  return f(caf::meta::type_name("holdfast::ha_offsets_req"), x.token, x.broker_name);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, group_offset& x) {
+  return f(caf::meta::type_name("holdfast::group_offset"), x.group, x.topic, x.queue_id,
+           x.offset);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ha_offsets_reply& x) {
+  return f(caf::meta::type_name("holdfast::ha_offsets_reply"), x.offsets);
+}
 
 // ---- replication (issue #4): the master side of the link lives in the partition ------------
 
@@ -251,6 +324,10 @@ using partition_actor = caf::typed_actor<
   caf::replies_to<ha_truncate_req>::with<ha_position>,
   caf::replies_to<ha_position_atom>::with<ha_position>,
   caf::replies_to<fetch_offset_req>::with<fetch_offset_reply>,
+  caf::replies_to<group_heartbeat_req>::with<group_heartbeat_reply>,
+  caf::replies_to<topic_route_req>::with<int32_t>,
+  caf::replies_to<ha_offsets_req>::with<ha_offsets_reply>,
+  caf::replies_to<ha_offsets_reply>::with<bool>,
   caf::replies_to<status_atom>::with<partition_status>,
   caf::replies_to<shutdown_atom>::with<bool>,
   caf::reacts_to<checkpoint_atom>,
@@ -324,6 +401,10 @@ struct partition_state {
   std::vector<parked_fetch> parked_fetches;
   /// Client nodes that presented the authToken in their hello (when one is configured).
   std::set<caf::node_id> authenticated;
+  /// Consumer groups: members and queue ownership; the actor each member heartbeats from
+  /// (monitored, so a consumer whose connection breaks leaves its group at once).
+  group_table groups;
+  std::map<caf::actor_addr, std::string> group_members;
   /// When the next tick is due (flush deadlines and long-poll deadlines share one timer).
   std::optional<std::chrono::steady_clock::time_point> timer_at;
 

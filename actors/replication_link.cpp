@@ -36,6 +36,21 @@ task<void> run(self_ptr self) {
       st.master = nullptr;
       break;
     }
+    if (auto now = std::chrono::steady_clock::now(); now - st.offsets_synced >= st.opts.offset_sync) {
+      st.offsets_synced = now;
+      ha_offsets_req oreq{st.opts.token, st.opts.broker_name};
+      auto offs = co_await ask<ha_offsets_reply>(self, st.master, timeout, oreq);
+      if (!offs) {
+        log_warning("replication: offset copy from {} failed: {}", st.opts.master_address,
+                    describe(offs.error()));
+      } else {
+        auto copy = std::move(*offs);
+        auto ok = co_await ask<bool>(self, st.local, caf::infinite, copy);
+        if (!ok)
+          log_warning("replication: storing the master's offsets failed: {}",
+                      describe(ok.error()));
+      }
+    }
     if (r->truncate) {
       ha_truncate_req t{r->offset};
       auto p = co_await ask<ha_position>(self, st.local, caf::infinite, t);

@@ -19,6 +19,7 @@ namespace holdfast {
 ///   truncate -> local partition cuts its log back to the master's end, logs what it dropped
 ///   records  -> local partition appends them with the same offsets (and, when the slave is
 ///               SYNC_FLUSH, acknowledges only after its own fsync)
+///   every offset_sync: the master's consumer offsets -> local offset store (max per queue)
 ///
 /// A broken connection, a dead master or a refused token: wait a heartbeat interval, connect
 /// again, resume from the local offset.
@@ -31,6 +32,9 @@ struct replication_link_options {
   std::string slave_id;
   std::chrono::milliseconds heartbeat{5000};
   uint32_t batch_bytes = 32 * 1024;
+  /// How often the consumer offsets are copied from the master (RocketMQ's SlaveSynchronize
+  /// does it every 10 s; ours is shorter because a copy is one small request).
+  std::chrono::milliseconds offset_sync{3000};
 };
 
 struct replication_link_state {
@@ -40,6 +44,7 @@ struct replication_link_state {
   replication_link_options opts;
   bool running = false;
   bool connecting = false;
+  std::chrono::steady_clock::time_point offsets_synced; ///< last copy of the master's offsets
   // Declared last: destroyed first.
   task_scope tasks;
   static inline const char* name = "holdfast.replication_link";

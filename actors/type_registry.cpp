@@ -41,6 +41,13 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<commit_offset_req>("holdfast::commit_offset_req");
   cfg.add_message_type<fetch_offset_req>("holdfast::fetch_offset_req");
   cfg.add_message_type<fetch_offset_reply>("holdfast::fetch_offset_reply");
+  cfg.add_message_type<group_heartbeat_req>("holdfast::group_heartbeat_req");
+  cfg.add_message_type<group_heartbeat_reply>("holdfast::group_heartbeat_reply");
+  cfg.add_message_type<topic_route_req>("holdfast::topic_route_req");
+  cfg.add_message_type<ha_offsets_req>("holdfast::ha_offsets_req");
+  cfg.add_message_type<group_offset>("holdfast::group_offset");
+  cfg.add_message_type<std::vector<group_offset>>("std::vector<holdfast::group_offset>");
+  cfg.add_message_type<ha_offsets_reply>("holdfast::ha_offsets_reply");
   cfg.add_error_category(caf::atom("holdfast"), [](uint8_t code, caf::atom_value, const caf::message& ctx) {
     std::string out{to_string(static_cast<broker_errc>(code))};
     if (ctx.match_elements<std::string>())

@@ -127,6 +127,19 @@ schema<broker_config> make_broker_schema() {
   s.add(string_property("authToken", &c::auth_token, "",
                         "Shared secret producers and consumers must present in their hello; "
                         "empty means no check."));
+  // Consumption (issue #5). RocketMQ's name and default; retries start at level 3 (10 s).
+  s.add(string_property("messageDelayLevel", &c::message_delay_level,
+                        "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h",
+                        "Delay of each level of SCHEDULE_TOPIC_XXXX, level 1 first; the n-th "
+                        "retry of a message waits level n + 2.")
+          .require({"1 to 64 durations like 500ms, 10s, 2m, 1h (at most 7d) separated by spaces",
+                    [](const scalar& value) -> std::optional<std::string> {
+                      auto str = std::get_if<std::string>(&value);
+                      if (str && !parse_delay_levels(*str))
+                        return "must be 1 to 64 durations like 500ms, 10s, 2m, 1h or 1d "
+                               "(at most 7d), separated by spaces";
+                      return std::nullopt;
+                    }}));
   s.add_check({{"brokerRole", "haMasterAddress"},
                "A SLAVE needs `haMasterAddress` as HOST:PORT.",
                [](const c& config) -> std::optional<std::string> {
@@ -171,6 +184,53 @@ std::optional<flush_disk_type> parse_flush_disk_type(std::string_view text) {
 
 std::optional<broker_role> parse_broker_role(std::string_view text) {
   return unspell(broker_role_names, text);
+}
+
+std::optional<std::vector<std::chrono::milliseconds>>
+parse_delay_levels(std::string_view text) {
+  std::vector<std::chrono::milliseconds> out;
+  size_t i = 0;
+  while (i < text.size()) {
+    if (text[i] == ' ' || text[i] == '\t') {
+      ++i;
+      continue;
+    }
+    std::int64_t n = 0;
+    size_t digits = 0;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9' && digits < 9) {
+      n = n * 10 + (text[i] - '0');
+      ++i;
+      ++digits;
+    }
+    if (digits == 0 || digits == 9)
+      return std::nullopt;
+    std::int64_t unit = 0;
+    if (text.substr(i, 2) == "ms") {
+      unit = 1;
+      i += 2;
+    } else if (i < text.size()) {
+      switch (text[i]) {
+        case 's': unit = 1000; break;
+        case 'm': unit = 60 * 1000; break;
+        case 'h': unit = 3600 * 1000; break;
+        case 'd': unit = 24 * 3600 * 1000; break;
+        default: return std::nullopt;
+      }
+      ++i;
+    } else {
+      return std::nullopt;
+    }
+    if (i < text.size() && text[i] != ' ' && text[i] != '\t')
+      return std::nullopt;
+    auto ms = n * unit;
+    // A week bounds a typo; 0 would make a retry loop spin.
+    if (ms <= 0 || ms > 7 * 24 * 3600 * 1000LL || out.size() == 64)
+      return std::nullopt;
+    out.emplace_back(ms);
+  }
+  if (out.empty())
+    return std::nullopt;
+  return out;
 }
 
 broker_config::broker_config() {

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace holdfast::config {
 
@@ -29,6 +30,12 @@ enum class broker_role : std::uint8_t { async_master, sync_master, slave };
 
 /// Parses a RocketMQ spelling (case-sensitive, as in broker.conf); nothing if unknown.
 [[nodiscard]] std::optional<broker_role> parse_broker_role(std::string_view text);
+
+/// Parses messageDelayLevel ("1s 5s 10s 30s 1m 2m ... 2h": numbers with s, m, h or d, separated
+/// by spaces; RocketMQ's syntax) into one duration per delay level, level 1 first. Nothing when
+/// the text is malformed, empty, has more than 64 levels or a level above 7 days.
+[[nodiscard]] std::optional<std::vector<std::chrono::milliseconds>>
+parse_delay_levels(std::string_view text);
 
 /// Everything a broker reads at startup. Defaults, units, ranges and docs are not written here
 /// but in the table of broker_schema() (config/broker_config.cpp), which is the single source
@@ -63,6 +70,7 @@ struct broker_config {
   std::chrono::milliseconds slave_timeout{};
   std::string ha_auth_token{};
   std::string auth_token{};
+  std::string message_delay_level{};
 
   friend bool operator==(const broker_config&, const broker_config&) = default;
 };

@@ -24,4 +24,20 @@ bool valid_topic_name(std::string_view name) noexcept {
   return true;
 }
 
+std::string retry_topic_of(std::string_view group) {
+  return std::string(retry_group_topic_prefix) + std::string(group);
+}
+
+std::string dlq_topic_of(std::string_view group) {
+  return std::string(dlq_group_topic_prefix) + std::string(group);
+}
+
+int32_t system_topic_queue_nums(std::string_view topic, int32_t delay_levels) noexcept {
+  if (topic.starts_with(retry_group_topic_prefix) || topic.starts_with(dlq_group_topic_prefix))
+    return 1;
+  if (topic == schedule_topic)
+    return delay_levels;
+  return 0;
+}
+
 } // namespace holdfast

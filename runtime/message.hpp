@@ -60,4 +60,32 @@ struct stored_message {
 /// %RETRY%group and %DLQ%group; '/' and '.' never do, so a name can't escape the store directory.
 [[nodiscard]] bool valid_topic_name(std::string_view name) noexcept;
 
+// ---- consumption: system topics and the properties retried messages carry (RocketMQ's names,
+// MessageConst.java / MixAll.java, so a RocketMQ user reads them as usual) --------------------
+
+/// The delay topic: queue `level - 1` holds the messages of delay level `level` until the
+/// broker's schedule service moves them to their REAL_TOPIC.
+inline constexpr std::string_view schedule_topic = "SCHEDULE_TOPIC_XXXX";
+inline constexpr std::string_view retry_group_topic_prefix = "%RETRY%";
+inline constexpr std::string_view dlq_group_topic_prefix = "%DLQ%";
+
+namespace property {
+inline constexpr const char* real_topic = "REAL_TOPIC";  ///< where a delayed message goes
+inline constexpr const char* real_queue_id = "REAL_QID"; ///< and to which queue
+inline constexpr const char* delay_level = "DELAY";      ///< its delay level (1-based)
+inline constexpr const char* retry_topic = "RETRY_TOPIC"; ///< the topic it was first sent to
+inline constexpr const char* reconsume_time = "RECONSUME_TIME"; ///< times it was sent back
+inline constexpr const char* origin_message_id = "ORIGIN_MESSAGE_ID";
+inline constexpr const char* max_reconsume_times = "MAX_RECONSUME_TIMES";
+} // namespace property
+
+[[nodiscard]] std::string retry_topic_of(std::string_view group);
+[[nodiscard]] std::string dlq_topic_of(std::string_view group);
+
+/// Queue count of the system topics, which do not follow defaultTopicQueueNums: a group's
+/// retry and dead-letter topics have one queue (RocketMQ's), the delay topic one per delay
+/// level. 0 for an ordinary topic.
+[[nodiscard]] int32_t system_topic_queue_nums(std::string_view topic,
+                                              int32_t delay_levels) noexcept;
+
 } // namespace holdfast

@@ -315,6 +315,31 @@ errc offset_store::commit_all(const std::vector<entry>& entries) {
   return persist(std::move(next));
 }
 
+errc offset_store::merge_max(const std::vector<entry>& entries) {
+  auto next = offsets_;
+  bool changed = false;
+  for (const auto& x : entries) {
+    if (!valid_entry(x.group, x.topic, x.queue_id))
+      continue; // a master never sends one; skipping keeps the rest of the copy
+    auto [i, inserted] = next.try_emplace(key{x.group, x.topic, x.queue_id}, x.offset);
+    if (!inserted && x.offset <= i->second)
+      continue;
+    i->second = x.offset;
+    changed = true;
+  }
+  if (!changed && !disk_uncertain_)
+    return errc::ok;
+  return persist(std::move(next));
+}
+
+std::vector<offset_store::entry> offset_store::all() const {
+  std::vector<entry> out;
+  out.reserve(offsets_.size());
+  for (auto& [k, off] : offsets_)
+    out.push_back(entry{std::get<0>(k), std::get<1>(k), std::get<2>(k), off});
+  return out;
+}
+
 std::vector<offset_store::entry> offset_store::group_offsets(const std::string& group) const {
   std::vector<entry> out;
   // "" sorts before every topic and queue ids are >= 0, so this is the group's first entry.

@@ -70,6 +70,14 @@ public:
   /// a later entry for the same queue must not be smaller than an earlier one.
   [[nodiscard]] errc commit_all(const std::vector<entry>& entries);
 
+  /// A slave's copy of its master's offsets (RocketMQ's SlaveSynchronize): each entry is
+  /// taken where it is ahead of the local one, never moving an offset backwards; invalid
+  /// entries are skipped. One durable write when anything changed.
+  [[nodiscard]] errc merge_max(const std::vector<entry>& entries);
+
+  /// Every entry, ordered by group, topic, queue id.
+  [[nodiscard]] std::vector<entry> all() const;
+
   /// All entries of one group, ordered by topic then queue id (for status displays and
   /// rebalancing).
   [[nodiscard]] std::vector<entry> group_offsets(const std::string& group) const;

@@ -265,7 +265,7 @@ errc message_store::load_topics() {
     std::vector<std::string> qs;
     if (fs_.list(dir + "/" + name, qs) != errc::ok)
       continue;
-    int32_t n = opts_.default_queue_nums;
+    int32_t n = opts_.queue_nums_for(name);
     for (auto& q : qs) {
       char* end = nullptr;
       long id = std::strtol(q.c_str(), &end, 10);
@@ -298,8 +298,9 @@ errc message_store::get_topic(const std::string& name, topic*& out) {
   if (auto e = fs_.create_dirs(dir); e != errc::ok)
     return e;
   topic t;
-  t.queues.resize(opts_.default_queue_nums);
-  for (int32_t i = 0; i < opts_.default_queue_nums; ++i)
+  auto n = opts_.queue_nums_for(name);
+  t.queues.resize(n);
+  for (int32_t i = 0; i < n; ++i)
     if (auto e = queue_index::open(fs_, dir + "/" + std::to_string(i), t.queues[i].index);
         e != errc::ok)
       return e;
@@ -579,7 +580,7 @@ uint64_t message_store::queue_end(const std::string& topic_name, int32_t queue_i
 int32_t message_store::queue_count(const std::string& topic_name) const {
   auto i = topics_.find(topic_name);
   if (i == topics_.end())
-    return opts_.default_queue_nums;
+    return opts_.queue_nums_for(topic_name);
   return static_cast<int32_t>(i->second.queues.size());
 }
 

@@ -24,6 +24,13 @@ struct store_options {
   uint64_t producer_snapshot_bytes = 64ull << 20;
   /// Read size of that replay (tests make it small to cut records at every possible place).
   size_t scan_chunk_bytes = 1 << 20;
+  int32_t delay_levels = 18;            ///< messageDelayLevel count: SCHEDULE_TOPIC_XXXX's queues
+
+  /// Queues a topic gets when it is created: the system topics' own rule, else the default.
+  [[nodiscard]] int32_t queue_nums_for(std::string_view topic) const noexcept {
+    auto n = system_topic_queue_nums(topic, delay_levels);
+    return n > 0 ? n : default_queue_nums;
+  }
 };
 
 /// Why a message is refused before anything is written.

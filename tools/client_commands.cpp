@@ -243,9 +243,13 @@ namespace {
 
 constexpr const char* consume_usage = R"(usage: holdfast consume --broker HOST:PORT --topic T [--group G] [--from-beginning]
                         [--max N] [--idle-exit-ms MS] [--print ids|bodies|none]
-                        [--auth-token TOKEN]
+                        [--auth-token TOKEN] [--heartbeat-ms MS] [--process-ms MS]
 
 Consumes with group G (default holdfast_cli), committing each batch after it was printed.
+Consumers of one group share the topic's queues; each heartbeats every --heartbeat-ms
+(default 5000). --process-ms pauses that long after printing a batch and before committing
+it (a slow handler, for crash tests). Messages that went through the retry path (dead
+letters in %DLQ%<group>) show their reconsume count and original topic after the id.
 A group that never committed starts at the end of the topic, or at its beginning with
 --from-beginning. Stops after N messages, or after MS milliseconds without a message
 (default: runs until interrupted).
@@ -264,6 +268,8 @@ int run_consume(const std::vector<std::string>& args) {
   auto idle_ms = p.get_int("--idle-exit-ms", 0, 0, 86'400'000);
   auto print = p.get("--print", "ids");
   cfg.auth_token = p.get("--auth-token");
+  cfg.heartbeat_interval = std::chrono::milliseconds(p.get_int("--heartbeat-ms", 5000, 10, 600'000));
+  auto process_ms = p.get_int("--process-ms", 0, 0, 86'400'000);
   p.done();
   if (cfg.broker.empty() || cfg.topic.empty()) {
     std::fprintf(stderr, "holdfast consume: --broker and --topic are required\n%s", consume_usage);
@@ -293,13 +299,21 @@ int run_consume(const std::vector<std::string>& args) {
         msgs.resize(static_cast<size_t>(max - seen));
       for (auto& m : msgs) {
         ++seen;
+        std::string retried;
+        if (auto t = m.properties.find(property::reconsume_time); t != m.properties.end()) {
+          auto o = m.properties.find(property::retry_topic);
+          retried = " reconsumeTimes=" + t->second
+                    + " originTopic=" + (o != m.properties.end() ? o->second : std::string("?"));
+        }
         if (print == "ids")
-          std::printf("%s\n", m.msg_id.c_str());
+          std::printf("%s%s\n", m.msg_id.c_str(), retried.c_str());
         else if (print == "bodies")
-          std::printf("%s %.*s\n", m.msg_id.c_str(), static_cast<int>(m.body.size()),
-                      m.body.data());
+          std::printf("%s%s %.*s\n", m.msg_id.c_str(), retried.c_str(),
+                      static_cast<int>(m.body.size()), m.body.data());
       }
       std::fflush(stdout);
+      if (process_ms > 0)
+        std::this_thread::sleep_for(std::chrono::milliseconds(process_ms));
       // Processed (printed): now, and only now, their positions may be committed.
       c.commit(msgs);
     }

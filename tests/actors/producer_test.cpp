@@ -47,6 +47,18 @@ partition_actor::behavior_type flaky(partition_actor::stateful_pointer<flaky_sta
     [self](ha_fetch_req& req) -> caf::result<ha_fetch_reply> {
       return self->delegate(self->state.real, std::move(req));
     },
+    [self](group_heartbeat_req& req) -> caf::result<group_heartbeat_reply> {
+      return self->delegate(self->state.real, std::move(req));
+    },
+    [self](topic_route_req& req) -> caf::result<int32_t> {
+      return self->delegate(self->state.real, std::move(req));
+    },
+    [self](ha_offsets_req& req) -> caf::result<ha_offsets_reply> {
+      return self->delegate(self->state.real, std::move(req));
+    },
+    [self](ha_offsets_reply& req) -> caf::result<bool> {
+      return self->delegate(self->state.real, std::move(req));
+    },
     [self](ha_append_req& req) -> caf::result<ha_position> {
       return self->delegate(self->state.real, std::move(req));
     },

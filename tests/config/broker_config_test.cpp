@@ -23,6 +23,8 @@ std::vector<std::string> key_names() {
 scalar other_value(const property_info& info) {
   switch (info.kind) {
     case value_kind::string:
+      if (info.name == "messageDelayLevel")
+        return std::string{"1s 2s"};
       return std::string{"changed"};
     case value_kind::boolean:
       return !std::get<bool>(info.default_value);
@@ -64,7 +66,8 @@ TEST_CASE("the broker schema declares every key once and consistently", "[config
                                     "haMaxGapNotInSync",
                                     "slaveTimeout",
                                     "haAuthToken",
-                                    "authToken"});
+                                    "authToken",
+                                    "messageDelayLevel"});
 }
 
 TEST_CASE("a default-constructed broker config holds the table's defaults", "[config]") {
@@ -100,6 +103,33 @@ TEST_CASE("the defaults are RocketMQ's documented values", "[config]") {
   CHECK(config.ha_max_gap_not_in_sync == 256ull * 1024 * 1024);
   CHECK(config.slave_timeout == 5000ms);
   CHECK(config.ha_auth_token.empty());
+  CHECK(config.message_delay_level
+        == "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h");
+}
+
+TEST_CASE("messageDelayLevel parses RocketMQ's level syntax", "[config]") {
+  auto levels = parse_delay_levels(broker_config{}.message_delay_level);
+  REQUIRE(levels);
+  REQUIRE(levels->size() == 18);
+  CHECK(levels->front() == 1000ms);
+  CHECK((*levels)[2] == 10000ms);
+  CHECK((*levels)[4] == 60000ms);
+  CHECK(levels->back() == 7200000ms);
+  auto short_ones = parse_delay_levels(" 200ms  1s\t2m 1d ");
+  REQUIRE(short_ones);
+  CHECK(*short_ones == std::vector<std::chrono::milliseconds>{200ms, 1000ms, 120000ms, 86400000ms});
+}
+
+TEST_CASE("a malformed messageDelayLevel is refused with the reason", "[config]") {
+  auto text = GENERATE(std::string(""), std::string("  "), std::string("10"),
+                       std::string("10x"), std::string("s"), std::string("0s"),
+                       std::string("1s,2s"), std::string("8d"), std::string("-1s"),
+                       std::string("99999999999s"));
+  INFO("value '" << text << "'");
+  CHECK_FALSE(parse_delay_levels(text));
+  auto r = parse_broker_config("messageDelayLevel = \"" + text + "\"\n", "broker.toml");
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0].message.find("durations") != std::string::npos);
 }
 
 TEST_CASE("a SLAVE without a valid haMasterAddress is refused", "[config]") {

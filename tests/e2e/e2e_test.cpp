@@ -276,6 +276,10 @@ TEST_CASE("the example programs work against a broker process", "[e2e]") {
   REQUIRE(run({bin("consumer"), broker.address(), "examples", "g"}, dir.path(), out) == 0);
   // 5 sync + 5 async + 5 oneway + 5 asio + 12 from the actor application.
   CHECK(out.find("consumed 32 messages") != std::string::npos);
+  // The push consumer in another group sees the same 32.
+  REQUIRE(run({bin("push_consumer"), broker.address(), "examples", "pg", "1"}, dir.path(), out)
+          == 0);
+  CHECK(out.find("consumed 32, sent back 0, dead letters 0") != std::string::npos);
 }
 
 TEST_CASE("with authToken set, clients without it are refused", "[e2e][hostile]") {

@@ -400,3 +400,26 @@ TEST_CASE("group_offsets lists exactly the entries of one group in order", "[off
   CHECK(st->group_offsets("g2").size() == 1);
   CHECK(st->group_offsets("nobody").empty());
 }
+
+TEST_CASE("a slave's copy of the master's offsets only moves offsets forward", "[offsets]") {
+  temp_dir tmp;
+  auto dir = tmp / "offsets";
+  {
+    auto st = open_offsets(dir);
+    REQUIRE(st->commit("g", "t", 0, 10) == errc::ok);
+    REQUIRE(st->commit("g", "t", 1, 50) == errc::ok);
+    std::vector<offset_store::entry> from_master{
+      {"g", "t", 0, 20}, {"g", "t", 1, 40}, {"h", "t", 0, 7}, {"bad/name", "t", 0, 9}};
+    REQUIRE(st->merge_max(from_master) == errc::ok);
+    CHECK(st->get("g", "t", 0) == 20u); // master ahead: taken
+    CHECK(st->get("g", "t", 1) == 50u); // local ahead: kept
+    CHECK(st->get("h", "t", 0) == 7u);  // new: taken
+    CHECK(st->size() == 3);             // the invalid one skipped
+  }
+  auto st = open_offsets(dir);
+  auto all = st->all();
+  REQUIRE(all.size() == 3);
+  CHECK(all[0].group == "g");
+  CHECK(all[0].offset == 20u);
+  CHECK(all[2].group == "h");
+}

@@ -718,4 +718,32 @@ TEST_CASE("producer state is rebuilt from the whole log when its snapshot is gon
     CHECK(r.commit_log_offset == originals[s].commit_log_offset);
   }
   CHECK(st->duplicates() == 4);
+
+TEST_CASE("retry, dead-letter and delay topics get their own queue counts, also after restart",
+          "[store]") {
+  temp_dir tmp;
+  auto o = options_for(tmp);
+  o.delay_levels = 5;
+  recovery_report report;
+  {
+    auto st = open_store(o, report);
+    CHECK(st->queue_count("orders") == 4);
+    CHECK(st->queue_count("%RETRY%g") == 1);
+    CHECK(st->queue_count("%DLQ%g") == 1);
+    CHECK(st->queue_count("SCHEDULE_TOPIC_XXXX") == 5);
+    CHECK(st->check(make("%RETRY%g", 1, "x")) == message_check::bad_queue);
+    CHECK(st->check(make("SCHEDULE_TOPIC_XXXX", 5, "x")) == message_check::bad_queue);
+    std::vector<message> batch{make("%RETRY%g", 0, "r"), make("%DLQ%g", -1, "d"),
+                               make("SCHEDULE_TOPIC_XXXX", 4, "s")};
+    std::vector<send_result> out;
+    uint64_t end = 0;
+    REQUIRE(st->append(batch, now_ms, out, end) == errc::ok);
+    CHECK(out[1].queue_id == 0);
+    REQUIRE(st->close() == errc::ok);
+  }
+  auto st = open_store(o, report);
+  CHECK(st->queue_count("%RETRY%g") == 1);
+  CHECK(st->queue_count("%DLQ%g") == 1);
+  CHECK(st->queue_count("SCHEDULE_TOPIC_XXXX") == 5);
+  CHECK(st->queue_end("SCHEDULE_TOPIC_XXXX", 4) == 1);
 }
