@@ -718,6 +718,7 @@ TEST_CASE("producer state is rebuilt from the whole log when its snapshot is gon
     CHECK(r.commit_log_offset == originals[s].commit_log_offset);
   }
   CHECK(st->duplicates() == 4);
+}
 
 TEST_CASE("retry, dead-letter and delay topics get their own queue counts, also after restart",
           "[store]") {
