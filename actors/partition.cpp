@@ -497,6 +497,24 @@ partition_actor::behavior_type partition(self_ptr self, std::shared_ptr<partitio
       return slave_position(st);
     },
     [self](ha_position_atom) -> ha_position { return slave_position(self->state); },
+    [self](ha_ack& a) {
+      auto& st = self->state;
+      auto it = st.slaves.find(a.slave_id);
+      // Only an attached slave (its fetch passed the token and name checks) moves its own ack,
+      // only forward, and never past what this master has written.
+      if (st.opts.slave || a.token != st.opts.auth_token || a.broker_name != st.opts.broker_name
+          || it == st.slaves.end() || a.acked > st.store->log()->write_offset()) {
+        log_warning("replication: ignored an acknowledgement from '{}' at {}",
+                    a.slave_id.substr(0, 64), a.acked);
+        return;
+      }
+      if (a.acked <= it->second.acked)
+        return;
+      it->second.acked = a.acked;
+      it->second.last_seen = std::chrono::steady_clock::now();
+      st.replicated.notify(a.acked);
+      serve_parked(self, false);
+    },
     [self](fetch_offset_req& req) -> caf::result<fetch_offset_reply> {
       auto& st = self->state;
       if (auto err = check_request(self, &req.group, req.topic, req.queue_id))

@@ -194,6 +194,21 @@ struct ha_truncate_req {
   uint64_t offset = 0;
 };
 
+/// A slave reports what it now holds (fsynced when it is SYNC_FLUSH) without waiting for its
+/// next fetch: the link keeps fetching while its appends are being synced, and each finished
+/// append is acknowledged at once. Fire and forget; a bad one is logged and ignored.
+struct ha_ack {
+  std::string token;
+  std::string broker_name;
+  std::string slave_id;
+  uint64_t acked = 0;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ha_ack& x) {
+  return f(caf::meta::type_name("holdfast::ha_ack"), x.token, x.broker_name, x.slave_id, x.acked);
+}
+
 /// A slave partition's position: what it has written and what it acknowledges.
 struct ha_position {
   uint64_t written = 0;
@@ -323,6 +338,7 @@ using partition_actor = caf::typed_actor<
   caf::replies_to<ha_append_req>::with<ha_position>,
   caf::replies_to<ha_truncate_req>::with<ha_position>,
   caf::replies_to<ha_position_atom>::with<ha_position>,
+  caf::reacts_to<ha_ack>,
   caf::replies_to<fetch_offset_req>::with<fetch_offset_reply>,
   caf::replies_to<group_heartbeat_req>::with<group_heartbeat_reply>,
   caf::replies_to<topic_route_req>::with<int32_t>,

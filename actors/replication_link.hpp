@@ -2,11 +2,13 @@
 
 #include "actors/partition.hpp"
 #include "actors/protocol.hpp"
+#include "runtime/offset_monitor.hpp"
 #include "runtime/task.hpp"
 
 #include <caf/all.hpp>
 
 #include <chrono>
+#include <memory>
 #include <string>
 
 namespace holdfast {
@@ -14,11 +16,14 @@ namespace holdfast {
 /// The slave side of the replication link (the master side is the partition's ha_fetch
 /// handler). It connects to the master over the middleman and runs one loop, as a coroutine:
 ///
-///   position = local partition's (written, acked)
-///   reply    = co_await master.ha_fetch(token, offset = written, acked)   // also the heartbeat
-///   truncate -> local partition cuts its log back to the master's end, logs what it dropped
-///   records  -> local partition appends them with the same offsets (and, when the slave is
-///               SYNC_FLUSH, acknowledges only after its own fsync)
+///   position = local partition's (written, acked), once per run
+///   reply    = co_await master.ha_fetch(token, offset = next, acked)   // also the heartbeat
+///   truncate -> (appends in flight land) local partition cuts its log back to the master's end
+///   records  -> local partition appends them with the same offsets, NOT awaited: the next
+///               fetch goes out at once (at most max_appends_in_flight chunks ahead); when an
+///               append is done (fsynced when the slave is SYNC_FLUSH) the new acked offset
+///               goes to the master at once as an ha_ack, so a SYNC_MASTER's send waits for one
+///               slave fsync, not for a fetch round trip after it
 ///   every offset_sync: the master's consumer offsets -> local offset store (max per queue)
 ///
 /// A broken connection, a dead master or a refused token: wait a heartbeat interval, connect
@@ -37,6 +42,18 @@ struct replication_link_options {
   std::chrono::milliseconds offset_sync{3000};
 };
 
+/// The appends a run of the link has in flight to the local partition.
+struct link_pipeline {
+  offset_monitor done; ///< notified with the number of appends completed
+  uint64_t issued = 0;
+  uint64_t completed = 0;
+  uint64_t acked = 0;  ///< the local position acknowledged to the master
+  bool failed = false; ///< an append failed: the run ends, the next resumes from the position
+};
+
+/// Fetches may run ahead of the local appends by this many chunks.
+constexpr uint64_t max_appends_in_flight = 4;
+
 struct replication_link_state {
   replication_link_state() = default;
   partition_actor local;
@@ -45,6 +62,7 @@ struct replication_link_state {
   bool running = false;
   bool connecting = false;
   std::chrono::steady_clock::time_point offsets_synced; ///< last copy of the master's offsets
+  std::shared_ptr<link_pipeline> pipe; ///< of the current run
   // Declared last: destroyed first.
   task_scope tasks;
   static inline const char* name = "holdfast.replication_link";

@@ -35,6 +35,7 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<ha_append_req>("holdfast::ha_append_req");
   cfg.add_message_type<ha_truncate_req>("holdfast::ha_truncate_req");
   cfg.add_message_type<ha_position>("holdfast::ha_position");
+  cfg.add_message_type<ha_ack>("holdfast::ha_ack");
   cfg.add_message_type<slave_info>("holdfast::slave_info");
   cfg.add_message_type<std::vector<slave_info>>("std::vector<holdfast::slave_info>");
   cfg.add_message_type<hello_reply>("holdfast::hello_reply");

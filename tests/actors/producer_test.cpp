@@ -68,6 +68,7 @@ partition_actor::behavior_type flaky(partition_actor::stateful_pointer<flaky_sta
     [self](ha_position_atom a) -> caf::result<ha_position> {
       return self->delegate(self->state.real, a);
     },
+    [self](ha_ack& a) { self->send(self->state.real, std::move(a)); },
     [self](append_req& req) -> caf::result<append_reply> {
       ++*self->state.requests;
       for (auto& m : req.msgs)
