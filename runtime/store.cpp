@@ -195,6 +195,10 @@ errc message_store::get_topic(const std::string& name, topic*& out) {
 }
 
 errc message_store::rebuild(const record::view& v) {
+  // The topic names a directory: a record that passed its crc but breaks the name rules (never
+  // written by us; a bug or a crafted file) must not create one outside consumequeue/.
+  if (!valid_topic_name(v.topic))
+    return errc::corrupt;
   topic* t = nullptr;
   if (auto e = get_topic(std::string(v.topic), t); e != errc::ok)
     return e;
