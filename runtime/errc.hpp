@@ -17,6 +17,8 @@ enum class errc : uint8_t {
   invalid_argument, ///< a caller passed something the API does not accept
   closed,           ///< the object was closed, or the (simulated) power is off
   sticky_failure,   ///< an earlier fsync failed: the store refuses writes until restart
+  no_space,         ///< ENOSPC/EDQUOT: the disk is full; a write that failed so is undone and
+                    ///< not sticky (docs/architecture.md, "A full disk")
 };
 
 /// Human-readable name of a status, for logs and error messages.

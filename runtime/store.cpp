@@ -371,14 +371,18 @@ errc message_store::read_raw(uint64_t from, size_t max_bytes, std::string& out,
   std::string head, rec;
   while (pos < end) {
     if (auto e = log_->read(pos, 8, head); e != errc::ok)
-      return e;
+      return pos == from && e == errc::out_of_range ? errc::invalid_argument : e;
     auto len = record::peek_length(head);
     if (len < record::header_size || pos + len > end)
-      return errc::corrupt;
+      return pos == from ? errc::invalid_argument : errc::corrupt;
     if (pos > from && pos + len - from > max_bytes)
       break;
     if (auto e = log_->read(pos, len, rec); e != errc::ok)
       return e;
+    // `from` comes from the network (a slave's fetch): it must name a record of this log.
+    record::view v;
+    if (record::decode(rec, v) != record::decode_status::ok || v.f.commit_log_offset != pos)
+      return pos == from ? errc::invalid_argument : errc::corrupt;
     out += rec;
     pos += len;
   }
