@@ -1,6 +1,7 @@
 #include "actors/partition.hpp"
 
 #include "actor_test_support.hpp"
+#include "runtime/fault_fs.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -224,4 +225,33 @@ TEST_CASE("a consumer committing past the queue end or backwards gets an error a
   CHECK(committed() == 2);
   REQUIRE(commit(3)); // the end itself is fine
   CHECK(committed() == 3);
+}
+
+TEST_CASE("a full disk gives sends storage_failure naming no space, and sends succeed again when "
+          "space returns",
+          "[partition][hostile]") {
+  // The in-process half of the full-disk test (the e2e one uses a real tmpfs): SYNC_FLUSH, so
+  // SEND_OK means flushed.
+  fault_fs fs{31};
+  test::broker_fixture f{{"flushDiskType=\"SYNC_FLUSH\""}, fs};
+  REQUIRE(append_one(f.sys, f.b.partition, test::text_message("t", "before", "x")));
+  fs.set_disk_full(true);
+  for (int i = 0; i < 3; ++i) {
+    auto r = append_one(f.sys, f.b.partition, test::text_message("t", "refused", "x"));
+    REQUIRE_FALSE(r);
+    CHECK(r.error() == make_error(broker_errc::storage_failure));
+    CHECK(describe(r.error()).find("no space left on device") != std::string::npos);
+  }
+  fs.set_disk_full(false);
+  auto after = append_one(f.sys, f.b.partition, test::text_message("t", "after", "x"));
+  REQUIRE(after);
+  CHECK(after->results.at(0).status == send_status::send_ok);
+  caf::scoped_actor self{f.sys};
+  auto st = status_of(self, f.b.partition);
+  CHECK(st.flushed == st.written);
+  uint64_t total = 0;
+  for (auto& t : st.topics)
+    for (auto e : t.queue_ends)
+      total += e;
+  CHECK(total == 2);
 }
