@@ -22,19 +22,23 @@ namespace {
 // One scratch directory per process, emptied for every input. On tmpfs (/dev/shm) when there
 // is one: recovery fsyncs, and a real fsync per input would slow the fuzzer a hundredfold.
 const std::string& scratch() {
-  static const std::string dir = [] {
+  // Never destroyed: the atexit cleanup below runs after static destructors would have.
+  static const std::string* dir = [] {
     std::string base = ::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    std::string tmpl = base + "/holdfast-fuzz-XXXXXX";
-    if (::mkdtemp(tmpl.data()) == nullptr)
+    auto* path = new std::string(base + "/holdfast-fuzz-XXXXXX");
+    if (::mkdtemp(path->data()) == nullptr)
       std::abort();
     set_log_level(log_level::error); // recovery's warnings are expected here, by the thousand
-    std::atexit([] {
-      std::error_code ec;
-      std::filesystem::remove_all(scratch(), ec);
-    });
-    return tmpl;
+    return path;
   }();
-  return dir;
+  static const bool cleanup_registered = [] {
+    return std::atexit([] {
+      std::error_code ec;
+      std::filesystem::remove_all(*dir, ec);
+    }) == 0;
+  }();
+  (void) cleanup_registered;
+  return *dir;
 }
 
 void write_file(const std::string& path, std::string_view bytes) {
