@@ -442,10 +442,33 @@ partition_actor::behavior_type partition(self_ptr self, std::shared_ptr<partitio
         return make_error(broker_errc::out_of_order,
                           "acknowledged offset " + std::to_string(req.acked)
                             + " is past the fetch offset " + std::to_string(req.offset));
-      auto now = std::chrono::steady_clock::now();
       auto sender = self->current_sender();
-      auto [it, fresh] = st.slaves.try_emplace(req.slave_id);
       auto addr = caf::actor_cast<caf::actor_addr>(sender);
+      if (auto known = st.slaves.find(req.slave_id);
+          known != st.slaves.end() && known->second.link == addr
+          && req.acked < known->second.acked && req.offset >= known->second.acked) {
+        // The same link acknowledging less while still holding what it acknowledged: garbage.
+        // (A slave whose log really shrank, truncated or restarted, fetches below its old ack.)
+        return make_error(broker_errc::out_of_order,
+                          "acknowledged offset went back from "
+                            + std::to_string(known->second.acked) + " to "
+                            + std::to_string(req.acked));
+      }
+      // Read before touching any slave state: a fetch the log cannot serve changes nothing.
+      std::string bytes;
+      bool new_segment = false;
+      if (auto e = st.store->read_raw(req.offset, std::max<uint32_t>(req.max_bytes, 4096), bytes,
+                                      new_segment);
+          e != errc::ok) {
+        if (e == errc::invalid_argument)
+          return make_error(broker_errc::out_of_order,
+                            "fetch offset " + std::to_string(req.offset)
+                              + " is not a record boundary");
+        return make_error(broker_errc::storage_failure,
+                          std::string("replication read failed: ") + std::string(to_string(e)));
+      }
+      auto now = std::chrono::steady_clock::now();
+      auto [it, fresh] = st.slaves.try_emplace(req.slave_id);
       if (fresh || it->second.link != addr) {
         log_info("replication: slave '{}' attached at offset {}", req.slave_id, req.offset);
         if (sender)
@@ -456,13 +479,6 @@ partition_actor::behavior_type partition(self_ptr self, std::shared_ptr<partitio
       it->second.last_seen = now;
       st.replicated.notify(req.acked);
       serve_parked(self, false);
-      std::string bytes;
-      bool new_segment = false;
-      if (auto e = st.store->read_raw(req.offset, std::max<uint32_t>(req.max_bytes, 4096), bytes,
-                                      new_segment);
-          e != errc::ok)
-        return make_error(broker_errc::storage_failure,
-                          std::string("replication read failed: ") + std::string(to_string(e)));
       if (bytes.empty() && req.max_wait_ms > 0 && !st.stopping) {
         auto wait = std::chrono::milliseconds(std::min<uint32_t>(req.max_wait_ms, 60000));
         parked_fetch p{std::move(req), self->make_response_promise<ha_fetch_reply>(), now + wait};

@@ -18,6 +18,8 @@ enum class errc : uint8_t {
   closed,           ///< the object was closed, or the (simulated) power is off
   sticky_failure,   ///< an earlier fsync failed: the store refuses writes until restart
   out_of_sequence,  ///< an idempotent producer's sequence number does not continue its stream
+  no_space,         ///< ENOSPC/EDQUOT: the disk is full; a write that failed so is undone and
+                    ///< not sticky (docs/architecture.md, "A full disk")
 };
 
 /// Human-readable name of a status, for logs and error messages.

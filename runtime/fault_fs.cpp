@@ -19,6 +19,8 @@ public:
     std::lock_guard guard{fs_.mtx_};
     if (auto e = fs_.check_alive(); e != errc::ok)
       return e;
+    if (fs_.full_ && !data.empty())
+      return half_then_no_space(real_->size(), data);
     return real_->append(data);
   }
 
@@ -28,6 +30,8 @@ public:
       return e;
     // Overwriting synced bytes makes them unsynced again.
     st_->synced = std::min(st_->synced, pos);
+    if (fs_.full_ && pos + data.size() > real_->size())
+      return half_then_no_space(pos, data);
     return real_->write_at(pos, data);
   }
 
@@ -73,6 +77,11 @@ public:
   }
 
 private:
+  errc half_then_no_space(uint64_t pos, std::span<const char> data) {
+    (void) real_->write_at(pos, data.first(data.size() / 2));
+    return errc::no_space;
+  }
+
   fault_fs& fs_;
   std::unique_ptr<file> real_;
   std::shared_ptr<fault_fs::file_state> st_;
@@ -82,6 +91,11 @@ fault_fs::fault_fs(uint64_t seed, file_system& base) : base_(base), rng_(seed) {
 }
 
 fault_fs::~fault_fs() = default;
+
+void fault_fs::set_disk_full(bool full) {
+  std::lock_guard guard{mtx_};
+  full_ = full;
+}
 
 errc fault_fs::check_alive() const {
   return dead_ ? errc::closed : errc::ok;

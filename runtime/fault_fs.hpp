@@ -45,6 +45,10 @@ public:
   void power_cut(tear_mode mode);
   /// The `n`th sync() from now on (1 = the next one) fails with errc::io_error.
   void fail_nth_sync(uint64_t n);
+  /// A full disk: while set, every append or write_at that would grow a file writes only half
+  /// of its bytes (a real ENOSPC may leave a partial write) and fails with errc::no_space.
+  /// Overwrites inside a file and truncations still work, as on a real full file system.
+  void set_disk_full(bool full);
   /// Every sync() sleeps this long before doing the real work (a slow or stalled disk).
   void set_sync_delay(std::chrono::milliseconds d);
   /// Number of successful file syncs so far.
@@ -74,6 +78,7 @@ private:
   uint64_t sync_calls_ = 0;
   uint64_t fail_at_call_ = 0;
   std::chrono::milliseconds delay_{0};
+  bool full_ = false;
 };
 
 } // namespace holdfast

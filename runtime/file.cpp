@@ -26,6 +26,7 @@ std::string_view to_string(errc x) noexcept {
     case errc::closed: return "closed";
     case errc::sticky_failure: return "an earlier fsync failed; restart the broker";
     case errc::out_of_sequence: return "sequence number out of order";
+    case errc::no_space: return "no space left on device";
   }
   return "unknown";
 }
@@ -35,6 +36,8 @@ namespace {
 errc from_errno(const char* what, const std::string& path) {
   int e = errno;
   log_error("{} {}: {}", what, path, std::strerror(e));
+  if (e == ENOSPC || e == EDQUOT)
+    return errc::no_space;
   return e == ENOENT ? errc::not_found : errc::io_error;
 }
 

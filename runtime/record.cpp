@@ -92,6 +92,29 @@ uint32_t peek_length(std::span<const char> data) noexcept {
   return get<uint32_t>(data.data() + 4);
 }
 
+namespace {
+
+// Repeated (u16 key length, key, u32 value length, value) filling `props` exactly.
+bool properties_well_formed(const char* q, const char* end) noexcept {
+  while (q < end) {
+    if (end - q < 2)
+      return false;
+    auto klen = get<uint16_t>(q);
+    q += 2;
+    if (static_cast<size_t>(end - q) < klen + 4u)
+      return false;
+    q += klen;
+    auto vlen = get<uint32_t>(q);
+    q += 4;
+    if (static_cast<size_t>(end - q) < vlen)
+      return false;
+    q += vlen;
+  }
+  return true;
+}
+
+} // namespace
+
 decode_status decode(std::span<const char> data, view& out) noexcept {
   const char* p = data.data();
   if (data.size() < 8) {
@@ -135,6 +158,11 @@ decode_status decode(std::span<const char> data, view& out) noexcept {
   out.msg_id = {q, id_len};
   q += id_len;
   out.properties = {q, props_len};
+  // Found by the recovery fuzzer: a record with a matching crc whose properties do not frame
+  // was kept by recovery and indexed, and then every read of its queue failed ("corrupt").
+  // Such a record is bad like one with a wrong length, wherever it is decoded.
+  if (!properties_well_formed(q, q + props_len))
+    return decode_status::bad_length;
   q += props_len;
   out.body = {q, body_len};
   return decode_status::ok;

@@ -40,7 +40,8 @@ enum class decode_status : uint8_t {
   ok,
   torn,        ///< fewer bytes than the header or the length announce: a torn last write
   zero_tail,   ///< zeros where a record should start: space the file system extended, unwritten
-  bad_length,  ///< the length field is impossible or disagrees with the field lengths
+  bad_length,  ///< the length field is impossible or disagrees with the field lengths, or
+               ///< the properties do not frame
   bad_crc,     ///< the checksum does not match
   bad_type,    ///< an unknown type or version
 };

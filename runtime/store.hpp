@@ -123,7 +123,8 @@ public:
 
   /// Whole records from commit-log offset `from`, at most `max_bytes` of them (at least one
   /// record when any is there) and never past the end of `from`'s segment, for a slave.
-  /// `new_segment` tells whether `from` starts a segment. `from` must be a record boundary.
+  /// `new_segment` tells whether `from` starts a segment. `from` must be a record boundary
+  /// (errc::invalid_argument otherwise: it comes from the network).
   [[nodiscard]] errc read_raw(uint64_t from, size_t max_bytes, std::string& out,
                               bool& new_segment);
 

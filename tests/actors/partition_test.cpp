@@ -157,3 +157,159 @@ TEST_CASE("a slow disk does not stall the partition: checkpoints sync on their o
   CHECK(r->results[0].status == send_status::flush_disk_timeout);
   fs.set_sync_delay(0ms);
 }
+
+namespace {
+
+// A request from `self` to the partition with a generous timeout; the reply or the error.
+template <class R, class Req>
+caf::expected<R> ask_partition(caf::scoped_actor& self, partition_actor part, Req req) {
+  caf::expected<R> out{caf::error{}};
+  self->request(part, caf::duration{10s}, std::move(req))
+    .receive([&](R& r) { out = std::move(r); }, [&](caf::error& e) { out = std::move(e); });
+  return out;
+}
+
+partition_status status_of(caf::scoped_actor& self, partition_actor part) {
+  partition_status st;
+  self->request(part, caf::duration{10s}, status_atom::value)
+    .receive([&](partition_status& s) { st = std::move(s); }, [](caf::error&) {});
+  return st;
+}
+
+uint64_t slave_acked(const partition_status& st, const std::string& id) {
+  for (auto& s : st.slaves)
+    if (s.id == id)
+      return s.acked;
+  return UINT64_MAX;
+}
+
+ha_fetch_req fetch(uint64_t offset, uint64_t acked, std::string token = "t",
+                   std::string slave = "s1") {
+  ha_fetch_req r;
+  r.token = std::move(token);
+  r.broker_name = "hostile-b";
+  r.slave_id = std::move(slave);
+  r.offset = offset;
+  r.acked = acked;
+  return r;
+}
+
+} // namespace
+
+TEST_CASE("garbage replication acks get clear errors and leave the slave's state unchanged",
+          "[partition][hostile]") {
+  test::broker_fixture f{{"brokerRole=\"ASYNC_MASTER\"", "brokerName=\"hostile-b\"",
+                          "haAuthToken=\"t\""}};
+  for (int i = 0; i < 3; ++i)
+    REQUIRE(append_one(f.sys, f.b.partition, test::text_message("t", "m" + std::to_string(i), "x")));
+  caf::scoped_actor self{f.sys};
+  auto end = status_of(self, f.b.partition).written;
+  REQUIRE(end > 0);
+  auto first = ask_partition<ha_fetch_reply>(self, f.b.partition, fetch(0, 0));
+  REQUIRE(first);
+  REQUIRE(first->bytes.size() == end);
+  REQUIRE(ask_partition<ha_fetch_reply>(self, f.b.partition, fetch(end, end)));
+  REQUIRE(slave_acked(status_of(self, f.b.partition), "s1") == end);
+
+  SECTION("an ack past the fetch offset") {
+    auto r = ask_partition<ha_fetch_reply>(self, f.b.partition, fetch(end, end + 1000));
+    REQUIRE_FALSE(r);
+    CHECK(describe(r.error()).find("past the fetch offset") != std::string::npos);
+  }
+  SECTION("a fetch and an ack past the master's end: told to truncate, nothing recorded") {
+    auto r = ask_partition<ha_fetch_reply>(self, f.b.partition, fetch(end + 1000, end + 1000));
+    REQUIRE(r);
+    CHECK(r->truncate);
+    CHECK(r->offset == end);
+  }
+  SECTION("an ack going backwards while the fetch offset stays") {
+    auto r = ask_partition<ha_fetch_reply>(self, f.b.partition, fetch(end, 1));
+    REQUIRE_FALSE(r);
+    CHECK(describe(r.error()).find("went back") != std::string::npos);
+  }
+  SECTION("a fetch offset inside a record") {
+    auto g = ask_partition<ha_fetch_reply>(self, f.b.partition, fetch(5, 5));
+    REQUIRE_FALSE(g);
+    CHECK(g.error() == make_error(broker_errc::out_of_order));
+    CHECK(describe(g.error()).find("not a record boundary") != std::string::npos);
+  }
+  SECTION("a wrong token with a huge ack") {
+    auto r = ask_partition<ha_fetch_reply>(self, f.b.partition, fetch(end, end, "guess"));
+    REQUIRE_FALSE(r);
+    CHECK(r.error() == make_error(broker_errc::unauthorized));
+  }
+  auto st = status_of(self, f.b.partition);
+  CHECK(slave_acked(st, "s1") == end);
+  CHECK(st.slaves.size() == 1);
+  CHECK(st.written == end);
+  // The log still serves a well-formed fetch.
+  auto again = ask_partition<ha_fetch_reply>(self, f.b.partition, fetch(0, 0, "t", "s2"));
+  REQUIRE(again);
+  CHECK(again->bytes.size() == end);
+}
+
+TEST_CASE("a consumer committing past the queue end or backwards gets an error and keeps its "
+          "offset",
+          "[partition][hostile]") {
+  test::broker_fixture f;
+  for (int i = 0; i < 3; ++i) {
+    auto m = test::text_message("t", "m" + std::to_string(i), "x");
+    m.queue_id = 0;
+    REQUIRE(append_one(f.sys, f.b.partition, m));
+  }
+  caf::scoped_actor self{f.sys};
+  auto commit = [&](uint64_t off, int32_t queue = 0) {
+    return ask_partition<bool>(self, f.b.partition, commit_offset_req{"g", "t", queue, off});
+  };
+  auto committed = [&] {
+    auto r = ask_partition<fetch_offset_reply>(self, f.b.partition, fetch_offset_req{"g", "t", 0});
+    REQUIRE(r);
+    REQUIRE(r->found);
+    return r->offset;
+  };
+  REQUIRE(commit(2));
+  for (uint64_t bad : {uint64_t{4}, uint64_t{1000}, UINT64_MAX}) {
+    auto r = commit(bad);
+    REQUIRE_FALSE(r);
+    CHECK(describe(r.error()).find("past the queue end") != std::string::npos);
+    CHECK(committed() == 2);
+  }
+  auto back = commit(1);
+  REQUIRE_FALSE(back);
+  CHECK(describe(back.error()).find("only move forward") != std::string::npos);
+  CHECK(committed() == 2);
+  CHECK_FALSE(commit(0, 4)); // a queue the topic does not have
+  CHECK_FALSE(commit(0, -1));
+  CHECK(committed() == 2);
+  REQUIRE(commit(3)); // the end itself is fine
+  CHECK(committed() == 3);
+}
+
+TEST_CASE("a full disk gives sends storage_failure naming no space, and sends succeed again when "
+          "space returns",
+          "[partition][hostile]") {
+  // The in-process half of the full-disk test (the e2e one uses a real tmpfs): SYNC_FLUSH, so
+  // SEND_OK means flushed.
+  fault_fs fs{31};
+  test::broker_fixture f{{"flushDiskType=\"SYNC_FLUSH\""}, fs};
+  REQUIRE(append_one(f.sys, f.b.partition, test::text_message("t", "before", "x")));
+  fs.set_disk_full(true);
+  for (int i = 0; i < 3; ++i) {
+    auto r = append_one(f.sys, f.b.partition, test::text_message("t", "refused", "x"));
+    REQUIRE_FALSE(r);
+    CHECK(r.error() == make_error(broker_errc::storage_failure));
+    CHECK(describe(r.error()).find("no space left on device") != std::string::npos);
+  }
+  fs.set_disk_full(false);
+  auto after = append_one(f.sys, f.b.partition, test::text_message("t", "after", "x"));
+  REQUIRE(after);
+  CHECK(after->results.at(0).status == send_status::send_ok);
+  caf::scoped_actor self{f.sys};
+  auto st = status_of(self, f.b.partition);
+  CHECK(st.flushed == st.written);
+  uint64_t total = 0;
+  for (auto& t : st.topics)
+    for (auto e : t.queue_ends)
+      total += e;
+  CHECK(total == 2);
+}

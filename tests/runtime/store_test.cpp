@@ -748,3 +748,80 @@ TEST_CASE("retry, dead-letter and delay topics get their own queue counts, also 
   CHECK(st->queue_count("SCHEDULE_TOPIC_XXXX") == 5);
   CHECK(st->queue_end("SCHEDULE_TOPIC_XXXX", 4) == 1);
 }
+
+TEST_CASE("a full disk refuses appends with no_space, keeps every stored message, and is not "
+          "sticky",
+          "[store][hostile]") {
+  // A write that failed for lack of space was undone (the log is unchanged), so unlike a failed
+  // fsync it proves nothing lost: the store takes writes again once there is space.
+  temp_dir tmp;
+  fault_fs fs(11);
+  auto o = options_for(tmp);
+  recovery_report report;
+  auto st = open_store(o, report, fs);
+  std::vector<send_result> res;
+  uint64_t end = 0;
+  std::vector<message> batch{make("T", 0, "before-1"), make("T", 0, "before-2")};
+  REQUIRE(st->append(batch, now_ms, res, end) == errc::ok);
+  REQUIRE(st->log()->sync() == errc::ok);
+  auto written = st->log()->write_offset();
+
+  fs.set_disk_full(true);
+  for (int i = 0; i < 3; ++i) {
+    std::vector<message> b{make("T", 0, "refused"), make("U", 1, "refused too")};
+    CHECK(st->append(b, now_ms, res, end) == errc::no_space);
+    CHECK(res.empty());
+  }
+  CHECK(to_string(errc::no_space) == "no space left on device");
+  CHECK(st->log()->write_offset() == written);
+  CHECK(st->log()->sync() == errc::ok);
+  CHECK_FALSE(st->log()->failed());
+  CHECK(st->queue_end("T", 0) == 2);
+  CHECK(st->checkpoint() == errc::no_space); // the index and checkpoint writes hit it too
+
+  fs.set_disk_full(false);
+  std::vector<message> after{make("T", 0, "after")};
+  REQUIRE(st->append(after, now_ms, res, end) == errc::ok);
+  CHECK(res.at(0).queue_offset == 2);
+  REQUIRE(st->close() == errc::ok);
+  st.reset();
+
+  auto again = open_store(o, report);
+  std::vector<stored_message> msgs;
+  uint64_t next = 0;
+  REQUIRE(again->read("T", 0, 0, 10, again->log()->write_offset(), msgs, next) == errc::ok);
+  REQUIRE(msgs.size() == 3);
+  CHECK(body_text(msgs[0].body) == "before-1");
+  CHECK(body_text(msgs[1].body) == "before-2");
+  CHECK(body_text(msgs[2].body) == "after");
+  CHECK(again->queue_end("U", 1) == 0);
+}
+
+TEST_CASE("store timestamps that jump backwards reorder and lose nothing", "[store][hostile]") {
+  // The broker stamps records with the system clock (informational, like RocketMQ's
+  // storeTimestamp); order is the commit-log offset. A wall clock stepped back must not matter.
+  temp_dir tmp;
+  auto o = options_for(tmp);
+  recovery_report report;
+  auto st = open_store(o, report);
+  std::vector<send_result> res;
+  uint64_t end = 0;
+  const int64_t stamps[] = {now_ms, now_ms - 3600 * 1000, 0, -5, now_ms + 86400 * 1000, 1};
+  for (size_t i = 0; i < std::size(stamps); ++i) {
+    std::vector<message> b{make("T", 0, "m" + std::to_string(i))};
+    REQUIRE(st->append(b, stamps[i], res, end) == errc::ok);
+    CHECK(res.at(0).queue_offset == i);
+  }
+  st.reset(); // a crash: recovery scans every record
+  auto again = open_store(o, report);
+  std::vector<stored_message> msgs;
+  uint64_t next = 0;
+  REQUIRE(again->read("T", 0, 0, 10, again->log()->write_offset(), msgs, next) == errc::ok);
+  REQUIRE(msgs.size() == std::size(stamps));
+  for (size_t i = 0; i < msgs.size(); ++i) {
+    CHECK(body_text(msgs[i].body) == "m" + std::to_string(i));
+    CHECK(msgs[i].store_timestamp_ms == stamps[i]);
+    if (i > 0)
+      CHECK(msgs[i].commit_log_offset > msgs[i - 1].commit_log_offset);
+  }
+}
