@@ -62,12 +62,18 @@ void on_failure(self_ptr self, std::vector<producer_state::pending>& batch,
   auto now = clock_type::now();
   bool requeued = false;
   bool gap = is_sequence_gap(err);
+  bool restamped = false;
   for (auto& p : batch) {
     if (gap && now < p.deadline) {
       // Nothing of the batch was stored: an earlier send of a stream is still on its way (it
-      // goes first, sends are dispatched in order), or the stream was retired (re-stamp).
-      if (p.msg.producer_id != st.producer_id)
+      // goes first, sends are dispatched in order), or the stream was retired. A re-stamped
+      // send joins the back of the queue: sends already stamped under the new id have lower
+      // sequence numbers and must reach the broker first.
+      if (p.msg.producer_id != st.producer_id) {
         p.msg.producer_id = 0;
+        p.order = ++st.arrivals;
+        restamped = true;
+      }
       st.queue.push_back(std::move(p));
     } else if (retriable(err) && p.attempts < p.max_retries && now < p.deadline) {
       ++p.attempts;
@@ -77,8 +83,10 @@ void on_failure(self_ptr self, std::vector<producer_state::pending>& batch,
       fail(self, p, err);
     }
   }
-  if (gap)
+  if (gap && !restamped)
     post_tick(self); // give the earlier send a moment instead of bouncing at once
+  else if (gap)
+    post_drain(self);
   else if (requeued)
     post_drain(self);
 }

@@ -418,6 +418,7 @@ TEST_CASE("a full disk gives sends a clear no-space error, loses nothing acknowl
     auto lines = slurp(acked);
     auto errors = count(lines, " ERROR ");
     CHECK(errors > 0);
+    INFO(lines.substr(0, 4000));
     CHECK(count(lines, "storage_failure: append failed: no space left on device") == errors);
     CHECK(broker.proc().running());
 
