@@ -127,6 +127,12 @@ schema<broker_config> make_broker_schema() {
   s.add(string_property("authToken", &c::auth_token, "",
                         "Shared secret producers and consumers must present in their hello; "
                         "empty means no check."));
+  s.add(boolean_property("baspGuard", &c::basp_guard, true,
+                         "Check the framing of every message peers send (the BASP header: kind, "
+                         "payload length) before the CAF middleman parses it, and drop a "
+                         "connection at its first malformed one: Debian's CAF 0.17.6 crashes on "
+                         "one such header. Costs one loopback hop; false only on a trusted "
+                         "network."));
   // Consumption (issue #5). RocketMQ's name and default; retries start at level 3 (10 s).
   s.add(string_property("messageDelayLevel", &c::message_delay_level,
                         "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h",

@@ -70,6 +70,7 @@ struct broker_config {
   std::chrono::milliseconds slave_timeout{};
   std::string ha_auth_token{};
   std::string auth_token{};
+  bool basp_guard{true};
   std::string message_delay_level{};
 
   friend bool operator==(const broker_config&, const broker_config&) = default;

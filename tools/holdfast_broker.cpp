@@ -7,6 +7,7 @@
 #include "actors/broker.hpp"
 #include "actors/type_registry.hpp"
 #include "config/loader.hpp"
+#include "runtime/basp_guard.hpp"
 #include "runtime/fault_fs.hpp"
 #include "runtime/log.hpp"
 
@@ -14,6 +15,7 @@
 #include <caf/io/all.hpp>
 
 #include <chrono>
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <cstdio>
@@ -140,15 +142,38 @@ int main(int argc, char** argv) {
     return 1;
   }
   auto& b = *started;
-  auto port = sys.middleman().publish(b.partition, cfg.listen_port, cfg.listen_host.c_str(), true);
+  // With baspGuard the middleman listens on loopback only and peers reach it through the
+  // guard, which drops a connection at its first malformed frame before CAF 0.17.6 can crash
+  // on it (docs/hostile-input.md).
+  auto port = cfg.basp_guard
+                ? sys.middleman().publish(b.partition, 0, "127.0.0.1", true)
+                : sys.middleman().publish(b.partition, cfg.listen_port, cfg.listen_host.c_str(),
+                                          true);
   if (!port) {
-    log_error("holdfast-broker: cannot listen on {}:{}: {}", cfg.listen_host, cfg.listen_port,
-              sys.render(port.error()));
+    log_error("holdfast-broker: cannot listen on {}:{}: {}",
+              cfg.basp_guard ? std::string("127.0.0.1") : cfg.listen_host,
+              cfg.basp_guard ? 0 : cfg.listen_port, sys.render(port.error()));
     stop_broker(sys, b);
     return 1;
   }
+  std::unique_ptr<basp_guard> guard;
+  if (cfg.basp_guard) {
+    basp_guard::options go;
+    go.listen_host = cfg.listen_host;
+    go.listen_port = static_cast<uint16_t>(cfg.listen_port);
+    go.target_port = *port;
+    go.max_payload = std::max<uint64_t>(256ull << 20, 4 * cfg.max_message_size + (1u << 20));
+    std::string guard_error;
+    guard = basp_guard::start(go, guard_error);
+    if (!guard) {
+      log_error("holdfast-broker: {}", guard_error);
+      (void) sys.middleman().unpublish(b.partition, *port);
+      stop_broker(sys, b);
+      return 1;
+    }
+  }
   std::printf("holdfast-broker listening on %s:%u role=%s flush=%s\n", cfg.listen_host.c_str(),
-              static_cast<unsigned>(*port), std::string(config::to_string(cfg.broker_role)).c_str(),
+              static_cast<unsigned>(guard ? guard->port() : *port), std::string(config::to_string(cfg.broker_role)).c_str(),
               std::string(config::to_string(cfg.flush_disk_type)).c_str());
   std::fflush(stdout);
 
@@ -164,7 +189,8 @@ int main(int argc, char** argv) {
   }
   log_info("holdfast-broker: signal {} received, stopping", sig);
   (void) sys.middleman().unpublish(b.partition, *port);
-  bool clean = stop_broker(sys, b);
+  bool clean = stop_broker(sys, b); // the last answers still travel through the guard
+  guard.reset();
   log_info("holdfast-broker: stopped ({})", clean ? "clean" : "NOT clean: recovery will scan");
   return 0;
 }

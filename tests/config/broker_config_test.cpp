@@ -67,6 +67,7 @@ TEST_CASE("the broker schema declares every key once and consistently", "[config
                                     "slaveTimeout",
                                     "haAuthToken",
                                     "authToken",
+                                    "baspGuard",
                                     "messageDelayLevel"});
 }
 

@@ -1,0 +1,235 @@
+#include "runtime/basp_guard.hpp"
+
+#include "runtime/log.hpp"
+
+#include <asio.hpp>
+
+#include <array>
+#include <atomic>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+namespace holdfast {
+
+namespace {
+
+constexpr size_t header_size = 32; // kind, 2 padding bytes, flags, u32 length, 3 x u64
+constexpr uint8_t last_kind = 6;   // heartbeat
+constexpr size_t buffer_size = 256 * 1024;
+
+using asio::ip::tcp;
+
+// One relayed connection. Each direction is a read-then-write loop on its own buffer; the
+// session lives as long as one of its handlers holds it.
+struct session : std::enable_shared_from_this<session> {
+  session(tcp::socket c, asio::io_context& io, basp_guard::impl& g)
+    : client(std::move(c)), upstream(io), guard(g) {
+  }
+  tcp::socket client;
+  tcp::socket upstream;
+  basp_guard::impl& guard;
+  std::vector<char> in = std::vector<char>(buffer_size);
+  std::vector<char> out = std::vector<char>(buffer_size);
+  size_t have = 0;          // bytes in `in`, from its start
+  uint64_t payload_left = 0; // of the frame being forwarded
+  std::string peer;
+
+  void start(uint16_t target);
+  void read_client();
+  void read_upstream();
+  void close() {
+    asio::error_code ignored;
+    client.close(ignored);
+    upstream.close(ignored);
+  }
+};
+
+} // namespace
+
+struct basp_guard::impl {
+  asio::io_context io;
+  tcp::acceptor acceptor{io};
+  basp_guard::options opts;
+  std::thread thread;
+  std::atomic<uint64_t> refused{0};
+
+  void accept() {
+    acceptor.async_accept([this](const asio::error_code& ec, tcp::socket s) {
+      if (ec == asio::error::operation_aborted)
+        return;
+      if (!ec) {
+        auto sess = std::make_shared<session>(std::move(s), io, *this);
+        sess->start(opts.target_port);
+      }
+      accept();
+    });
+  }
+};
+
+namespace {
+
+void session::start(uint16_t target) {
+  asio::error_code ec;
+  auto ep = client.remote_endpoint(ec);
+  peer = ec ? std::string("?") : ep.address().to_string() + ":" + std::to_string(ep.port());
+  auto self = shared_from_this();
+  upstream.async_connect(tcp::endpoint(asio::ip::address_v4::loopback(), target),
+                         [self](const asio::error_code& ec) {
+                           if (ec) {
+                             log_warning("basp guard: cannot reach the middleman: {}",
+                                         ec.message());
+                             self->close();
+                             return;
+                           }
+                           asio::error_code ignored;
+                           self->upstream.set_option(tcp::no_delay(true), ignored);
+                           self->client.set_option(tcp::no_delay(true), ignored);
+                           self->read_client();
+                           self->read_upstream();
+                         });
+}
+
+void session::read_client() {
+  auto self = shared_from_this();
+  client.async_read_some(
+    asio::buffer(in.data() + have, in.size() - have),
+    [self](const asio::error_code& ec, size_t n) {
+      if (ec) {
+        self->close();
+        return;
+      }
+      auto& s = *self;
+      s.have += n;
+      // Walk the frames: whole payloads pass, each header is checked before it does.
+      size_t pos = 0;
+      for (;;) {
+        if (s.payload_left > 0) {
+          auto take = std::min<uint64_t>(s.payload_left, s.have - pos);
+          pos += take;
+          s.payload_left -= take;
+          if (s.payload_left > 0)
+            break;
+        }
+        if (s.have - pos < header_size)
+          break;
+        uint32_t len = 0;
+        auto why = basp_guard::check_header(
+          reinterpret_cast<const unsigned char*>(s.in.data() + pos), s.guard.opts.max_payload, len);
+        if (!why.empty()) {
+          ++s.guard.refused;
+          log_warning("basp guard: dropped the connection from {}: {}", s.peer, why);
+          s.close();
+          return;
+        }
+        pos += header_size;
+        s.payload_left = len;
+      }
+      if (pos == 0) {
+        // Only part of a header so far; a buffer always has room for one.
+        s.read_client();
+        return;
+      }
+      asio::async_write(s.upstream, asio::buffer(s.in.data(), pos),
+                        [self, pos](const asio::error_code& ec, size_t) {
+                          if (ec) {
+                            self->close();
+                            return;
+                          }
+                          auto& s = *self;
+                          std::memmove(s.in.data(), s.in.data() + pos, s.have - pos);
+                          s.have -= pos;
+                          s.read_client();
+                        });
+    });
+}
+
+void session::read_upstream() {
+  auto self = shared_from_this();
+  upstream.async_read_some(asio::buffer(out), [self](const asio::error_code& ec, size_t n) {
+    if (ec) {
+      self->close();
+      return;
+    }
+    asio::async_write(self->client, asio::buffer(self->out.data(), n),
+                      [self](const asio::error_code& ec, size_t) {
+                        if (ec) {
+                          self->close();
+                          return;
+                        }
+                        self->read_upstream();
+                      });
+  });
+}
+
+} // namespace
+
+std::string basp_guard::check_header(const unsigned char* h, uint64_t max_payload,
+                                     uint32_t& payload_len) {
+  auto kind = h[0];
+  payload_len = (uint32_t{h[4]} << 24) | (uint32_t{h[5]} << 16) | (uint32_t{h[6]} << 8)
+                | uint32_t{h[7]};
+  if (kind > last_kind)
+    return "unknown BASP message kind " + std::to_string(kind);
+  if (kind <= 3 && payload_len == 0)
+    return "BASP message of kind " + std::to_string(kind) + " without the payload it needs";
+  if (payload_len > max_payload)
+    return "BASP payload of " + std::to_string(payload_len) + " bytes, more than "
+           + std::to_string(max_payload);
+  return {};
+}
+
+basp_guard::basp_guard(std::unique_ptr<impl> p) : impl_(std::move(p)) {
+}
+
+basp_guard::~basp_guard() {
+  impl_->io.stop();
+  if (impl_->thread.joinable())
+    impl_->thread.join();
+}
+
+std::unique_ptr<basp_guard> basp_guard::start(const options& opts, std::string& error) {
+  auto p = std::make_unique<impl>();
+  p->opts = opts;
+  asio::error_code ec;
+  auto addr = asio::ip::make_address(opts.listen_host, ec);
+  if (ec) {
+    // A host name: resolve it once.
+    tcp::resolver r(p->io);
+    auto res = r.resolve(opts.listen_host, std::to_string(opts.listen_port), ec);
+    if (ec || res.empty()) {
+      error = "cannot resolve " + opts.listen_host + ": " + ec.message();
+      return nullptr;
+    }
+    addr = res.begin()->endpoint().address();
+  }
+  tcp::endpoint ep(addr, opts.listen_port);
+  p->acceptor.open(ep.protocol(), ec);
+  if (!ec)
+    p->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec)
+    p->acceptor.bind(ep, ec);
+  if (!ec)
+    p->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    error = "cannot listen on " + opts.listen_host + ":" + std::to_string(opts.listen_port) + ": "
+            + ec.message();
+    return nullptr;
+  }
+  p->accept();
+  auto* raw = p.get();
+  p->thread = std::thread([raw] { raw->io.run(); });
+  return std::unique_ptr<basp_guard>(new basp_guard(std::move(p)));
+}
+
+uint16_t basp_guard::port() const noexcept {
+  asio::error_code ec;
+  auto ep = impl_->acceptor.local_endpoint(ec);
+  return ec ? 0 : ep.port();
+}
+
+uint64_t basp_guard::refused() const noexcept {
+  return impl_->refused.load();
+}
+
+} // namespace holdfast

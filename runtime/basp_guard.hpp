@@ -1,0 +1,55 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace holdfast {
+
+/// A TCP relay in front of the CAF middleman that checks the framing of everything a peer sends
+/// before CAF parses it.
+///
+/// Why: Debian's CAF 0.17.6 dereferences a null payload when a BASP header of a kind that must
+/// carry one (handshakes, direct and routed messages) announces a payload length of 0, so one
+/// 32-byte message from anyone who can reach the port kills the broker; and it allocates
+/// whatever length a header announces. The guard accepts on the public address, forwards each
+/// connection to the middleman published on a loopback-only port, and drops a connection at its
+/// first header that is of an unknown kind, has an empty payload where one is required, or
+/// announces more than `max_payload` bytes (docs/hostile-input.md).
+///
+/// Frames are parsed in place and forwarded in the chunks they arrived in; the direction from
+/// the broker is copied as is. Runs its own thread (standalone Asio).
+class basp_guard {
+public:
+  struct options {
+    std::string listen_host = "127.0.0.1";
+    uint16_t listen_port = 0;   ///< 0: any free port
+    uint16_t target_port = 0;   ///< the middleman's loopback port
+    uint64_t max_payload = 256ull << 20;
+  };
+
+  /// Binds and starts; null with `error` set when the address cannot be bound.
+  [[nodiscard]] static std::unique_ptr<basp_guard> start(const options& opts, std::string& error);
+
+  ~basp_guard();
+  basp_guard(const basp_guard&) = delete;
+  basp_guard& operator=(const basp_guard&) = delete;
+
+  /// The port it listens on.
+  [[nodiscard]] uint16_t port() const noexcept;
+  /// Connections dropped for a bad header since start.
+  [[nodiscard]] uint64_t refused() const noexcept;
+
+  /// Frame check of one 32-byte BASP header (CAF 0.17 layout, big-endian): empty when it may
+  /// pass, else why not. Exposed for tests.
+  [[nodiscard]] static std::string check_header(const unsigned char* h, uint64_t max_payload,
+                                                uint32_t& payload_len);
+
+  struct impl;
+
+private:
+  explicit basp_guard(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace holdfast
