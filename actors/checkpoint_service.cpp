@@ -7,12 +7,12 @@ void checkpoint_slot::put(std::unique_ptr<checkpoint_job> job) {
   job_ = std::move(job);
 }
 
-void checkpoint_slot::run() {
+bool checkpoint_slot::run() {
   checkpoint_job* job = nullptr;
   {
     std::lock_guard guard{mtx_};
     if (!job_)
-      return;
+      return false;
     job = job_.get();
     running_ = true;
   }
@@ -22,6 +22,7 @@ void checkpoint_slot::run() {
   std::lock_guard guard{mtx_};
   running_ = false;
   idle_.notify_all();
+  return job->result == errc::ok;
 }
 
 std::unique_ptr<checkpoint_job> checkpoint_slot::take() {
@@ -36,13 +37,7 @@ void checkpoint_slot::wait_idle() {
 
 checkpoint_service_actor::behavior_type checkpoint_service(std::shared_ptr<checkpoint_slot> slot) {
   return {
-    [slot](checkpoint_atom) -> bool {
-      slot->run();
-      auto job = slot->take();
-      bool ok = job && job->result == errc::ok;
-      slot->put(std::move(job));
-      return ok;
-    },
+    [slot](checkpoint_atom) -> bool { return slot->run(); },
   };
 }
 

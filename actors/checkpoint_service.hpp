@@ -18,8 +18,8 @@ class checkpoint_slot {
 public:
   /// Partition: hand over a job (the slot must be empty).
   void put(std::unique_ptr<checkpoint_job> job);
-  /// Service: run the job in the slot, if any.
-  void run();
+  /// Service: runs the job in the slot, which stays there for take(); true if it succeeded.
+  bool run();
   /// Partition: take the finished job back.
   [[nodiscard]] std::unique_ptr<checkpoint_job> take();
   /// Blocks until no job is running (a clean shutdown writes the checkpoint itself).

@@ -106,6 +106,16 @@ bool slave_in_sync(partition_state& st, uint64_t end) {
   return false;
 }
 
+// A slave's acknowledgement (on a fetch or an ha_ack): SYNC_MASTER sends and long polls that
+// waited for it go on.
+void record_ack(self_ptr self, attached_slave& slave, uint64_t acked,
+                std::chrono::steady_clock::time_point now) {
+  slave.acked = acked;
+  slave.last_seen = now;
+  self->state.replicated.notify(acked);
+  serve_parked(self, false);
+}
+
 ha_position slave_position(partition_state& st) {
   auto& log = *st.store->log();
   return {log.write_offset(), st.opts.sync_flush ? log.flushed_offset() : log.write_offset()};
@@ -475,10 +485,7 @@ partition_actor::behavior_type partition(self_ptr self, std::shared_ptr<partitio
           self->monitor(sender);
         it->second.link = addr;
       }
-      it->second.acked = req.acked;
-      it->second.last_seen = now;
-      st.replicated.notify(req.acked);
-      serve_parked(self, false);
+      record_ack(self, it->second, req.acked, now);
       if (bytes.empty() && req.max_wait_ms > 0 && !st.stopping) {
         auto wait = std::chrono::milliseconds(std::min<uint32_t>(req.max_wait_ms, 60000));
         parked_fetch p{std::move(req), self->make_response_promise<ha_fetch_reply>(), now + wait};
@@ -526,10 +533,7 @@ partition_actor::behavior_type partition(self_ptr self, std::shared_ptr<partitio
       }
       if (a.acked <= it->second.acked)
         return;
-      it->second.acked = a.acked;
-      it->second.last_seen = std::chrono::steady_clock::now();
-      st.replicated.notify(a.acked);
-      serve_parked(self, false);
+      record_ack(self, it->second, a.acked, std::chrono::steady_clock::now());
     },
     [self](fetch_offset_req& req) -> caf::result<fetch_offset_reply> {
       auto& st = self->state;

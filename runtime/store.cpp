@@ -235,21 +235,21 @@ errc message_store::load_producers() {
   if (fs_.exists(opts_.root + "/producer_epoch")
       && read_whole_file(fs_, opts_.root + "/producer_epoch", epoch_bytes) == errc::ok)
     stored = std::strtoull(epoch_bytes.c_str(), nullptr, 10);
-  producer_epoch_ = std::max(stored, producers_.max_producer_id() >> 32) + 1;
+  return start_producer_epoch(std::max(stored, producers_.max_producer_id() >> 32) + 1);
+}
+
+errc message_store::start_producer_epoch(uint64_t epoch) {
+  // Durable before the first id of the epoch is handed out.
+  producer_epoch_ = epoch;
   producer_counter_ = 0;
   return write_file_atomically(fs_, opts_.root + "/producer_epoch",
                                std::to_string(producer_epoch_) + "\n");
 }
 
 errc message_store::new_producer_id(uint64_t& out) {
-  if (producer_counter_ >= 0xffffffffull) {
-    ++producer_epoch_;
-    producer_counter_ = 0;
-    if (auto e = write_file_atomically(fs_, opts_.root + "/producer_epoch",
-                                       std::to_string(producer_epoch_) + "\n");
-        e != errc::ok)
+  if (producer_counter_ >= 0xffffffffull)
+    if (auto e = start_producer_epoch(producer_epoch_ + 1); e != errc::ok)
       return e;
-  }
   out = (producer_epoch_ << 32) | ++producer_counter_;
   return errc::ok;
 }

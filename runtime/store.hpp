@@ -176,6 +176,7 @@ private:
   [[nodiscard]] errc rebuild(const record::view& v);
   void apply_producer(const record::view& v);
   [[nodiscard]] errc load_producers();
+  [[nodiscard]] errc start_producer_epoch(uint64_t epoch);
   [[nodiscard]] errc scan(uint64_t from, const std::function<void(const record::view&)>& fn);
 
   file_system& fs_;
