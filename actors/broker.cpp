@@ -15,6 +15,7 @@ store_options store_options_of(const config::broker_config& cfg) {
   // The schema validated the key, so this parses.
   if (auto levels = config::parse_delay_levels(cfg.message_delay_level))
     o.delay_levels = static_cast<int32_t>(levels->size());
+  o.master = cfg.broker_role != config::broker_role::slave;
   return o;
 }
 
@@ -30,8 +31,7 @@ partition_options partition_options_of(const config::broker_config& cfg) {
   o.slave = cfg.broker_role == config::broker_role::slave;
   o.sync_master = cfg.broker_role == config::broker_role::sync_master;
   o.master_address = cfg.ha_master_address;
-  o.auth_token = cfg.ha_auth_token;
-  o.client_token = cfg.auth_token;
+  o.ha_listen_port = config::ha_listen_port_of(cfg);
   o.slave_timeout = cfg.slave_timeout;
   o.housekeeping_interval = cfg.ha_housekeeping_interval;
   o.max_gap_not_in_sync = cfg.ha_max_gap_not_in_sync;
@@ -69,13 +69,33 @@ caf::expected<broker_handles> start_broker(caf::actor_system& sys,
     return make_error(broker_errc::storage_failure, "cannot open consumer offsets in " + so.root
                                                       + ": " + std::string(to_string(e)));
   b.flusher = spawn_flush_service(sys, store->log(), flush_options_of(cfg));
-  partition_parts parts{std::move(store), std::move(offsets)};
   auto po = partition_options_of(cfg);
   po.fault_drop_replies_every = faults.drop_replies_every;
   if (po.fault_drop_replies_every > 0)
     log_warning("FAULT INJECTION: the reply to every {}th stored batch is dropped (testing only)",
                 po.fault_drop_replies_every);
+  client_door_options co;
+  co.client_token = cfg.auth_token;
+  co.broker_name = cfg.broker_name;
+  co.broker_role = po.broker_role;
+  co.sync_flush = po.sync_flush;
+  co.sync_flush_timeout_ms = static_cast<uint32_t>(po.sync_flush_timeout.count());
+  co.max_message_size = po.max_message_size;
+  co.queue_nums = po.queue_nums;
+  co.producer_key = store->producer_key();
+  replication_door_options ro;
+  ro.token = cfg.ha_auth_token;
+  ro.broker_name = cfg.broker_name;
+  ro.slave = po.slave;
+  ro.epoch = store->current_epoch();
+  ro.producer_key = store->producer_key();
+  if (!po.slave)
+    log_info("store {}: leader epoch {} starts at offset {}", so.root, store->current_epoch(),
+             store->log()->write_offset());
+  partition_parts parts{std::move(store), std::move(offsets)};
   b.partition = spawn_partition(sys, std::move(parts), b.flusher, po);
+  b.client_door = sys.spawn(client_door, b.partition, co);
+  b.replication_door = sys.spawn(replication_door, b.partition, ro);
   if (cfg.broker_role == config::broker_role::slave) {
     replication_link_options lo;
     lo.master_address = cfg.ha_master_address;
@@ -114,6 +134,12 @@ bool stop_broker(caf::actor_system& sys, broker_handles& b) {
   }
   if (b.link)
     caf::anon_send_exit(b.link, caf::exit_reason::user_shutdown);
+  if (b.client_door)
+    caf::anon_send_exit(b.client_door, caf::exit_reason::user_shutdown);
+  if (b.replication_door)
+    caf::anon_send_exit(b.replication_door, caf::exit_reason::user_shutdown);
+  b.client_door = nullptr;
+  b.replication_door = nullptr;
   b.link = nullptr;
   if (b.flusher)
     caf::anon_send_exit(b.flusher, caf::exit_reason::user_shutdown);

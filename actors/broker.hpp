@@ -1,7 +1,9 @@
 #pragma once
 
+#include "actors/client_door.hpp"
 #include "actors/flush_service.hpp"
 #include "actors/partition.hpp"
+#include "actors/replication_door.hpp"
 #include "actors/replication_link.hpp"
 #include "actors/schedule_service.hpp"
 #include "config/broker_config.hpp"
@@ -11,8 +13,10 @@
 
 namespace holdfast {
 
-/// The actors of one running broker, wired together.
+/// The actors of one running broker, wired together. Only the doors are published.
 struct broker_handles {
+  client_door_actor client_door;           ///< listenPort
+  replication_door_actor replication_door; ///< haListenPort
   partition_actor partition;
   flush_service_actor flusher;
   replication_link_actor link; ///< on a SLAVE only
@@ -26,12 +30,12 @@ struct broker_faults {
 };
 
 /// Opens (and recovers) the store under `cfg.store_path_root_dir` through `fs`, spawns the flush
-/// service and the partition. The errors are for humans: they name the path and the cause.
+/// service, the partition and its doors (publishing them is the caller's: holdfast-broker). The errors are for humans: they name the path and the cause.
 [[nodiscard]] caf::expected<broker_handles>
 start_broker(caf::actor_system& sys, const config::broker_config& cfg, file_system& fs,
              const broker_faults& faults = {});
 
-/// Clean stop: the partition syncs and writes the clean-shutdown marker, then both actors exit.
+/// Clean stop: the partition syncs and writes the clean-shutdown marker, then every actor exits.
 /// Returns true when the marker was written.
 bool stop_broker(caf::actor_system& sys, broker_handles& b);
 

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "actors/protocol.hpp"
+#include "actors/wire/common.hpp"
 #include "runtime/store.hpp"
 
 #include <caf/all.hpp>

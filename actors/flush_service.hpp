@@ -1,6 +1,6 @@
 #pragma once
 
-#include "actors/protocol.hpp"
+#include "actors/wire/common.hpp"
 #include "runtime/commit_log.hpp"
 
 #include <caf/all.hpp>

@@ -1,10 +1,22 @@
 #pragma once
 
+// The broker partition: the single writer of the store. It is internal: no remote node ever
+// learns its address (it never sends to, replies to or monitors a remote actor), so its
+// interface is reachable only through the doors (actors/client_door.hpp,
+// actors/replication_door.hpp), which check who asks and forward, and from the broker's own
+// actors (flush, checkpoint, replication link, schedule service).
+//
+// The behaviour is a thin dispatch (partition.cpp) over one file per area, each owning its
+// slice of the state below: produce (the coroutine send, group commit), pull (long polls),
+// groups (consumer groups and offsets), master (the master side of replication), slave (the
+// slave side), admin (status, checkpoints, timers, shutdown).
+
 #include "actors/checkpoint_service.hpp"
 #include "actors/flush_service.hpp"
-#include "actors/protocol.hpp"
-#include "runtime/offset_monitor.hpp"
+#include "actors/wire/client_wire.hpp"
+#include "actors/wire/replication_wire.hpp"
 #include "runtime/group_table.hpp"
+#include "runtime/offset_monitor.hpp"
 #include "runtime/offset_store.hpp"
 #include "runtime/store.hpp"
 #include "runtime/task.hpp"
@@ -12,338 +24,132 @@
 #include <caf/all.hpp>
 
 #include <chrono>
-#include <memory>
 #include <map>
-#include <set>
+#include <memory>
 #include <optional>
 #include <vector>
 
 namespace holdfast {
 
-/// Store these messages, all or none (a producer's batch). One SendResult per message comes back.
-struct append_req {
-  std::vector<message> msgs;
-};
+// ---- internal messages: never registered, never published ---------------------------------
 
-struct append_reply {
-  std::vector<send_result> results;
-};
+using new_producer_atom = caf::atom_constant<caf::atom("hf_newpid")>;
+using ha_position_atom = caf::atom_constant<caf::atom("hf_hapos")>;
 
-/// Read up to `max` messages of one queue from queue offset `offset`. With `max_wait_ms` > 0
-/// the pull is a long poll: when nothing is there yet, the partition answers as soon as
-/// something is confirmed, or empty after max_wait_ms (capped at 30 s).
-struct pull_req {
-  std::string topic;
-  int32_t queue_id = 0;
-  uint64_t offset = 0;
-  uint32_t max = 32;
-  uint32_t max_wait_ms = 0;
-};
-
-/// First message of a client connection: who it is. The broker logs connects and
-/// disconnects, and answers with what a client must know about it.
-struct hello_req {
-  std::string client_id;
-  std::string token; ///< the broker's authToken, when it has one
-};
-
-struct hello_reply {
-  std::string broker_name;
-  std::string broker_role;
-  std::string flush_disk_type;
-  uint32_t sync_flush_timeout_ms = 0;
-  uint64_t max_message_size = 0;
-  int32_t queue_nums = 0;
-  /// A fresh id for an idempotent producer (every hello gets one; 0 when none could be made).
-  uint64_t producer_id = 0;
-};
-
-/// Store a consumer group's next offset for one queue, durably (fsync + rename) before the reply.
-struct commit_offset_req {
-  std::string group;
-  std::string topic;
-  int32_t queue_id = 0;
-  uint64_t offset = 0;
-};
-
-/// Ask for a consumer group's committed offset of one queue.
-struct fetch_offset_req {
-  std::string group;
-  std::string topic;
-  int32_t queue_id = 0;
-};
-
-struct fetch_offset_reply {
-  bool found = false;
-  uint64_t offset = 0;
-  uint64_t queue_end = 0; ///< where a group that never committed starts when not from the beginning
-};
-
-struct pull_reply {
-  std::vector<stored_message> msgs;
-  uint64_t next_offset = 0; ///< where to pull next
-  uint64_t max_offset = 0;  ///< queue end (all of it, confirmed or not)
-};
-
-// ---- consumer groups (issue #5) -------------------------------------------------------------
-
-/// A consumer's heartbeat for one subscribed topic: who it is, what it holds now. The reply
-/// says which queues it owns from now on (see runtime/group_table.hpp): queues it held and
-/// that are missing from the reply must be committed and released before its next heartbeat.
-/// `leave` removes the member at once (a clean shutdown after its last commit).
-struct group_heartbeat_req {
-  std::string group;
-  std::string topic;
-  std::string consumer_id;
-  std::vector<int32_t> owned;
-  uint32_t interval_ms = 0; ///< the consumer's heartbeat interval: it expires after 3 of them
-  bool leave = false;
-};
-
-struct group_heartbeat_reply {
-  std::vector<int32_t> queues;
-  int32_t queue_count = 0; ///< queues the topic has
-};
-
-/// How many queues a topic has (or will have when created): RocketMQ's topic route, which is
-/// how a consumer sending a message back learns the delay topic's level count.
-struct topic_route_req {
-  std::string topic;
-};
-
-/// A slave asks its master for every consumer offset (RocketMQ's SlaveSynchronize), so a
-/// group continues from about where it was when clients move to the slave.
-struct ha_offsets_req {
-  std::string token;
-  std::string broker_name;
-};
-
-/// One committed offset on the wire.
-struct group_offset {
-  std::string group;
-  std::string topic;
-  int32_t queue_id = 0;
-  uint64_t offset = 0;
-};
-
-struct ha_offsets_reply {
-  std::vector<group_offset> offsets;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, group_heartbeat_req& x) {
-  return f(caf::meta::type_name("holdfast::group_heartbeat_req"), x.group, x.topic,
-           x.consumer_id, x.owned, x.interval_ms, x.leave);
-}
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, group_heartbeat_reply& x) {
-  return f(caf::meta::type_name("holdfast::group_heartbeat_reply"), x.queues, x.queue_count);
-}
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, topic_route_req& x) {
-  return f(caf::meta::type_name("holdfast::topic_route_req"), x.topic);
-}
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, ha_offsets_req& x) {
-  return f(caf::meta::type_name("holdfast::ha_offsets_req"), x.token, x.broker_name);
-}
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, group_offset& x) {
-  return f(caf::meta::type_name("holdfast::group_offset"), x.group, x.topic, x.queue_id,
-           x.offset);
-}
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, ha_offsets_reply& x) {
-  return f(caf::meta::type_name("holdfast::ha_offsets_reply"), x.offsets);
-}
-
-// ---- replication (issue #4): the master side of the link lives in the partition ------------
-
-/// A slave asks its master for the log from `offset` and reports `acked`, the offset it holds
-/// (fsynced when the slave is SYNC_FLUSH). Every fetch is also the heartbeat: with nothing new
-/// the master holds it up to max_wait_ms.
-struct ha_fetch_req {
-  std::string token;
-  std::string broker_name; ///< master and slave share a brokerName (RocketMQ's broker set)
+/// Replication door -> partition: a fetch of the authenticated slave `slave_id`.
+struct slave_fetch {
   std::string slave_id;
-  uint64_t offset = 0;
+  ha_fetch_req req;
+};
+
+/// Replication door -> partition: the authenticated slave's acknowledgement.
+struct slave_ack {
+  std::string slave_id;
   uint64_t acked = 0;
-  uint32_t max_bytes = 32 * 1024;
-  uint32_t max_wait_ms = 0;
 };
 
-/// Whole records starting at `offset`; or, with `truncate`, "your log is longer than mine: cut
-/// it back to `offset`".
-struct ha_fetch_reply {
-  uint64_t offset = 0;
-  std::vector<char> bytes;
-  uint64_t master_end = 0;
-  bool truncate = false;
-  bool new_segment = false; ///< `bytes` start a new segment on the master: the slave rolls too
+/// Replication door -> partition: the slave's link went away (its connection broke).
+struct slave_gone {
+  std::string slave_id;
 };
 
-/// Local, link -> slave partition: append replicated records at `offset`.
+/// Client door -> partition: the actor a consumer heartbeats from went away.
+struct member_gone {
+  std::string consumer_id;
+};
+
+/// Link -> slave partition: append replicated records at `offset`, after recording the
+/// master's terms that start within them.
 struct ha_append_req {
   uint64_t offset = 0;
   std::vector<char> bytes;
   bool new_segment = false;
+  std::vector<leader_epoch> terms;
 };
 
-/// Local, link -> slave partition: cut the log back to `offset`.
+/// Link -> slave partition: cut the log back to `offset`, or to the start of the newest term
+/// (`drop_last_term`: a term the master never had), and lower the consumer offsets with it.
 struct ha_truncate_req {
   uint64_t offset = 0;
+  bool drop_last_term = false;
 };
 
-/// A slave reports what it now holds (fsynced when it is SYNC_FLUSH) without waiting for its
-/// next fetch: the link keeps fetching while its appends are being synced, and each finished
-/// append is acknowledged at once. Fire and forget; a bad one is logged and ignored.
-struct ha_ack {
-  std::string token;
-  std::string broker_name;
-  std::string slave_id;
-  uint64_t acked = 0;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, ha_ack& x) {
-  return f(caf::meta::type_name("holdfast::ha_ack"), x.token, x.broker_name, x.slave_id, x.acked);
-}
-
-/// A slave partition's position: what it has written and what it acknowledges.
+/// A slave partition's position: what it has written, what it acknowledges, its newest term.
 struct ha_position {
   uint64_t written = 0;
   uint64_t acked = 0;
+  uint64_t last_epoch = 0;
+  uint64_t last_term = 0;
 };
 
-/// One attached slave, as `holdfast status` shows it.
-struct slave_info {
-  std::string id;
-  uint64_t acked = 0;
-  uint64_t lag = 0;
-  int64_t last_heartbeat_ms_ago = 0;
+/// Link -> slave partition: the master's key for producer ownership tags.
+struct adopt_producer_key {
+  std::vector<char> key;
 };
 
+// CAF 0.17 wants an inspector for every message type, even one that never leaves the process;
+// without registration a remote peer still cannot name these.
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, ha_fetch_req& x) {
-  return f(caf::meta::type_name("holdfast::ha_fetch_req"), x.token, x.broker_name, x.slave_id,
-           x.offset, x.acked, x.max_bytes, x.max_wait_ms);
+typename Inspector::result_type inspect(Inspector& f, slave_fetch& x) {
+  return f(caf::meta::type_name("holdfast::slave_fetch"), x.slave_id, x.req);
 }
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, ha_fetch_reply& x) {
-  return f(caf::meta::type_name("holdfast::ha_fetch_reply"), x.offset, x.bytes, x.master_end,
-           x.truncate, x.new_segment);
+typename Inspector::result_type inspect(Inspector& f, slave_ack& x) {
+  return f(caf::meta::type_name("holdfast::slave_ack"), x.slave_id, x.acked);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, slave_gone& x) {
+  return f(caf::meta::type_name("holdfast::slave_gone"), x.slave_id);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, member_gone& x) {
+  return f(caf::meta::type_name("holdfast::member_gone"), x.consumer_id);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ha_append_req& x) {
-  return f(caf::meta::type_name("holdfast::ha_append_req"), x.offset, x.bytes, x.new_segment);
+  return f(caf::meta::type_name("holdfast::ha_append_req"), x.offset, x.bytes, x.new_segment,
+           x.terms);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ha_truncate_req& x) {
-  return f(caf::meta::type_name("holdfast::ha_truncate_req"), x.offset);
+  return f(caf::meta::type_name("holdfast::ha_truncate_req"), x.offset, x.drop_last_term);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ha_position& x) {
-  return f(caf::meta::type_name("holdfast::ha_position"), x.written, x.acked);
+  return f(caf::meta::type_name("holdfast::ha_position"), x.written, x.acked, x.last_epoch,
+           x.last_term);
 }
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, slave_info& x) {
-  return f(caf::meta::type_name("holdfast::slave_info"), x.id, x.acked, x.lag,
-           x.last_heartbeat_ms_ago);
+typename Inspector::result_type inspect(Inspector& f, adopt_producer_key& x) {
+  return f(caf::meta::type_name("holdfast::adopt_producer_key"), x.key);
 }
 
-/// What `holdfast status` shows of a partition.
-struct partition_status {
-  std::string flush_disk_type;
-  std::string broker_role;
-  uint64_t written = 0;   ///< commit-log offset written (page cache)
-  uint64_t flushed = 0;   ///< commit-log offset fsynced
-  uint64_t confirmed = 0; ///< readable by consumers: cannot be undone by a crash
-  uint64_t fsyncs = 0;
-  uint64_t append_requests = 0; ///< batches received since start
-  uint64_t messages = 0;        ///< messages stored since start
-  uint64_t duplicates = 0;      ///< retried sends answered with their original result
-  uint64_t producer_streams = 0; ///< idempotent producer streams the broker remembers
-  std::vector<topic_info> topics;
-  std::vector<slave_info> slaves; ///< on a master: the attached slaves
-  std::string master_address;     ///< on a slave: where it replicates from
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, append_req& x) {
-  return f(caf::meta::type_name("holdfast::append_req"), x.msgs);
-}
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, append_reply& x) {
-  return f(caf::meta::type_name("holdfast::append_reply"), x.results);
-}
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, pull_req& x) {
-  return f(caf::meta::type_name("holdfast::pull_req"), x.topic, x.queue_id, x.offset, x.max,
-           x.max_wait_ms);
-}
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, hello_req& x) {
-  return f(caf::meta::type_name("holdfast::hello_req"), x.client_id, x.token);
-}
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, hello_reply& x) {
-  return f(caf::meta::type_name("holdfast::hello_reply"), x.broker_name, x.broker_role,
-           x.flush_disk_type, x.sync_flush_timeout_ms, x.max_message_size, x.queue_nums,
-           x.producer_id);
-}
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, commit_offset_req& x) {
-  return f(caf::meta::type_name("holdfast::commit_offset_req"), x.group, x.topic, x.queue_id,
-           x.offset);
-}
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, fetch_offset_req& x) {
-  return f(caf::meta::type_name("holdfast::fetch_offset_req"), x.group, x.topic, x.queue_id);
-}
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, fetch_offset_reply& x) {
-  return f(caf::meta::type_name("holdfast::fetch_offset_reply"), x.found, x.offset, x.queue_end);
-}
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, pull_reply& x) {
-  return f(caf::meta::type_name("holdfast::pull_reply"), x.msgs, x.next_offset, x.max_offset);
-}
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, partition_status& x) {
-  return f(caf::meta::type_name("holdfast::partition_status"), x.flush_disk_type,
-           x.broker_role, x.written, x.flushed, x.confirmed, x.fsyncs, x.append_requests,
-           x.messages, x.duplicates, x.producer_streams, x.topics, x.slaves, x.master_address);
-}
-
-/// The broker partition: the single writer of the commit log.
-///
-/// Each append runs as a coroutine (the "coroutine-based send"): validate, assign offsets and
-/// write the batch (before the first suspension, so appends keep mailbox order); then, under
-/// SYNC_FLUSH, `co_await` the flush service's acknowledgement of the batch's end offset, or
-/// syncFlushTimeout (FLUSH_DISK_TIMEOUT); then reply. Under ASYNC_FLUSH it replies at once.
-///
-/// Group commit: the sends wait in an offset_monitor; one "flush pump" coroutine keeps exactly
-/// one flush request in flight to the flush service (for everything written so far) while
-/// anyone waits, and each acknowledgement resolves every send it covers. One timer, armed for
-/// the earliest deadline, expires late waiters; no send carries a timeout of its own.
-///
-/// Readers (pull) see records only up to the confirmed offset: flushed under SYNC_FLUSH, so a
-/// consumer never sees a message that a power cut could undo.
+/// The partition's interface: what the doors forward (after their checks) and what the
+/// broker's own actors ask. See the areas in partition_*.cpp.
 using partition_actor = caf::typed_actor<
-  caf::replies_to<hello_req>::with<hello_reply>,
+  // produce
+  caf::replies_to<new_producer_atom>::with<uint64_t>,
   caf::replies_to<append_req>::with<append_reply>,
+  // pull
   caf::replies_to<pull_req>::with<pull_reply>,
+  // groups
   caf::replies_to<commit_offset_req>::with<bool>,
-  caf::replies_to<ha_fetch_req>::with<ha_fetch_reply>,
+  caf::replies_to<fetch_offset_req>::with<fetch_offset_reply>,
+  caf::replies_to<group_heartbeat_req>::with<group_heartbeat_reply>,
+  caf::reacts_to<member_gone>,
+  caf::replies_to<topic_route_req>::with<int32_t>,
+  // master side of replication
+  caf::replies_to<slave_fetch>::with<ha_fetch_reply>,
+  caf::reacts_to<slave_ack>,
+  caf::reacts_to<slave_gone>,
+  caf::replies_to<ha_offsets_req>::with<ha_offsets_reply>,
+  // slave side of replication
   caf::replies_to<ha_append_req>::with<ha_position>,
   caf::replies_to<ha_truncate_req>::with<ha_position>,
   caf::replies_to<ha_position_atom>::with<ha_position>,
-  caf::reacts_to<ha_ack>,
-  caf::replies_to<fetch_offset_req>::with<fetch_offset_reply>,
-  caf::replies_to<group_heartbeat_req>::with<group_heartbeat_reply>,
-  caf::replies_to<topic_route_req>::with<int32_t>,
-  caf::replies_to<ha_offsets_req>::with<ha_offsets_reply>,
   caf::replies_to<ha_offsets_reply>::with<bool>,
+  caf::replies_to<adopt_producer_key>::with<bool>,
+  // admin
   caf::replies_to<status_atom>::with<partition_status>,
   caf::replies_to<shutdown_atom>::with<bool>,
   caf::reacts_to<checkpoint_atom>,
@@ -361,8 +167,7 @@ struct partition_options {
   bool slave = false;        ///< brokerRole = SLAVE: read-only for clients, fed by the link
   bool sync_master = false;  ///< brokerRole = SYNC_MASTER: sends wait for a slave's ack
   std::string master_address;
-  std::string auth_token;
-  std::string client_token; ///< authToken for producers and consumers ("" = no check)
+  uint16_t ha_listen_port = 0; ///< for status
   std::chrono::milliseconds slave_timeout{5000};
   std::chrono::milliseconds housekeeping_interval{20000};
   uint64_t max_gap_not_in_sync = 256ull << 20;
@@ -371,15 +176,11 @@ struct partition_options {
   uint32_t fault_drop_replies_every = 0;
 };
 
-/// A slave as the master sees it.
-struct attached_slave {
-  uint64_t acked = 0;
-  std::chrono::steady_clock::time_point last_seen;
-  caf::actor_addr link; ///< the slave's link actor, monitored
-};
+// ---- the state, by area --------------------------------------------------------------------
 
 /// A slave's fetch waiting for new records.
 struct parked_fetch {
+  std::string slave_id;
   ha_fetch_req req;
   caf::typed_response_promise<ha_fetch_reply> rp;
   std::chrono::steady_clock::time_point deadline;
@@ -392,48 +193,70 @@ struct parked_pull {
   std::chrono::steady_clock::time_point deadline;
 };
 
+/// produce: sends waiting for their fsync, the one flush request in flight, counters.
+struct produce_area {
+  offset_monitor flushed; ///< sends waiting for their batch to be durable
+  bool pumping = false;   ///< the flush pump coroutine is running
+  uint64_t append_requests = 0;
+  uint64_t messages = 0;
+  uint64_t replies_seen = 0; ///< for fault_drop_replies_every
+};
+
+/// pull: long polls waiting for confirmed messages.
+struct pull_area {
+  std::vector<parked_pull> parked;
+};
+
+/// groups: members and queue ownership, committed offsets.
+struct groups_area {
+  group_table members;
+  std::unique_ptr<offset_store> offsets;
+};
+
+/// A slave as the master sees it.
+struct attached_slave {
+  uint64_t acked = 0;
+  /// End of the last bytes sent to it: an acknowledgement beyond is garbage.
+  uint64_t sent_end = 0;
+  std::chrono::steady_clock::time_point last_seen;
+};
+
+/// master: attached slaves, sends waiting for a slave, slave fetches waiting for records.
+struct master_area {
+  offset_monitor replicated; ///< SYNC_MASTER sends waiting for a slave's acknowledgement
+  std::map<std::string, attached_slave> slaves;
+  std::vector<parked_fetch> parked;
+};
+
+/// admin: checkpoints and the one timer.
+struct admin_area {
+  checkpoint_service_actor checkpointer; ///< spawned and linked by the partition
+  std::shared_ptr<checkpoint_slot> checkpoint_jobs = std::make_shared<checkpoint_slot>();
+  bool checkpointing = false; ///< a job is with the checkpoint service
+  /// When the next tick is due (flush, replica and long-poll deadlines share one timer).
+  std::optional<std::chrono::steady_clock::time_point> timer_at;
+};
+
 struct partition_state {
   // Not an aggregate: C++20 parenthesized aggregate init would make CAF try to build the
   // state from the actor pointer.
   partition_state() = default;
   std::unique_ptr<message_store> store;
   flush_service_actor flusher;
-  checkpoint_service_actor checkpointer; ///< spawned and linked by the partition
-  std::shared_ptr<checkpoint_slot> checkpoint_jobs = std::make_shared<checkpoint_slot>();
-  bool checkpointing = false; ///< a job is with the checkpoint service
   partition_options opts;
   uint64_t confirmed = 0;
   caf::error failure; ///< set after a failed fsync: sticky until restart
   bool stopping = false;
-  uint64_t append_requests = 0;
-  uint64_t messages = 0;
-  uint64_t replies_seen = 0; ///< for fault_drop_replies_every
-  std::unique_ptr<offset_store> offsets; ///< consumer-group offsets
-  offset_monitor flushed;     ///< sends waiting for their batch to be durable
-  bool pumping = false;       ///< the flush pump coroutine is running
-  std::vector<parked_pull> parked; ///< long polls waiting for confirmed messages
-  offset_monitor replicated;  ///< SYNC_MASTER sends waiting for a slave's acknowledgement
-  std::map<std::string, attached_slave> slaves;
-  std::vector<parked_fetch> parked_fetches;
-  /// Client nodes that presented the authToken in their hello (when one is configured).
-  std::set<caf::node_id> authenticated;
-  /// Consumer groups: members and queue ownership; the actor each member heartbeats from
-  /// (monitored, so a consumer whose connection breaks leaves its group at once).
-  group_table groups;
-  std::map<caf::actor_addr, std::string> group_members;
-  /// When the next tick is due (flush deadlines and long-poll deadlines share one timer).
-  std::optional<std::chrono::steady_clock::time_point> timer_at;
+  produce_area produce;
+  pull_area pull;
+  groups_area groups;
+  master_area master;
+  admin_area admin;
 
   /// Advances and returns the offset consumers may read up to: everything written under
-  /// ASYNC_FLUSH, everything fsynced under SYNC_FLUSH.
-  uint64_t refresh_confirmed() {
-    auto& log = *store->log();
-    confirmed = opts.sync_flush ? std::max(confirmed, log.flushed_offset()) : log.write_offset();
-    // A SYNC_MASTER's consumers see only what a slave also holds.
-    if (opts.sync_master)
-      confirmed = std::min(confirmed, replicated.reached());
-    return confirmed;
-  }
+  /// ASYNC_FLUSH, everything fsynced under SYNC_FLUSH; on a SYNC_MASTER, only what a slave
+  /// also holds.
+  uint64_t refresh_confirmed();
   // Declared last: destroyed first, while the store the frames point into still exists.
   task_scope tasks;
   static inline const char* name = "holdfast.partition";

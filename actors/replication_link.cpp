@@ -1,10 +1,8 @@
 #include "actors/replication_link.hpp"
 
-#include "actors/producer.hpp"
+#include "actors/wire/connect.hpp"
 #include "runtime/caf_await.hpp"
 #include "runtime/log.hpp"
-
-#include <caf/io/all.hpp>
 
 namespace holdfast {
 
@@ -28,8 +26,7 @@ void append_async(self_ptr self, std::shared_ptr<link_pipeline> pipe, ha_append_
         if (p.acked > pipe->acked) {
           pipe->acked = p.acked;
           if (st.master && st.pipe == pipe)
-            self->send(st.master, ha_ack{st.opts.token, st.opts.broker_name, st.opts.slave_id,
-                                         p.acked});
+            self->send(st.master, ha_ack{p.acked});
         }
         pipe->done.notify(++pipe->completed);
       },
@@ -40,6 +37,21 @@ void append_async(self_ptr self, std::shared_ptr<link_pipeline> pipe, ha_append_
       });
 }
 
+task<void> copy_offsets(self_ptr self, caf::duration timeout) {
+  auto& st = self->state;
+  ha_offsets_req oreq;
+  auto offs = co_await ask<ha_offsets_reply>(self, st.master, timeout, oreq);
+  if (!offs) {
+    log_warning("replication: offset copy from {} failed: {}", st.opts.master_address,
+                describe(offs.error()));
+    co_return;
+  }
+  auto copy = std::move(*offs);
+  auto ok = co_await ask<bool>(self, st.local, caf::infinite, copy);
+  if (!ok)
+    log_warning("replication: storing the master's offsets failed: {}", describe(ok.error()));
+}
+
 task<void> run(self_ptr self) {
   auto& st = self->state;
   st.running = true;
@@ -47,15 +59,28 @@ task<void> run(self_ptr self) {
   st.pipe = pipe;
   // Waiting for appends has no deadline: the local partition answers every one.
   auto forever = offset_monitor::clock_type::now() + std::chrono::hours(24 * 365);
+  auto timeout = caf::duration{st.opts.heartbeat * 2 + std::chrono::seconds(5)};
+  ha_hello_req hello{st.opts.token, st.opts.broker_name, st.opts.slave_id};
+  auto welcome = co_await ask<ha_hello_reply>(self, st.master, timeout, hello);
+  if (!welcome) {
+    log_error("replication: master {} refused this slave: {}", st.opts.master_address,
+              describe(welcome.error()));
+  } else {
+    adopt_producer_key key{std::move(welcome->producer_key)};
+    if (auto ok = co_await ask<bool>(self, st.local, caf::infinite, key); !ok)
+      log_warning("replication: keeping the master's producer key failed: {}",
+                  describe(ok.error()));
+  }
   auto pos = co_await ask<ha_position>(self, st.local, caf::infinite, ha_position_atom::value);
   if (!pos)
     log_error("replication: local partition unavailable: {}", describe(pos.error()));
   uint64_t next = pos ? pos->written : 0;
+  uint64_t last_epoch = pos ? pos->last_epoch : 0;
+  uint64_t last_term = pos ? pos->last_term : 0;
   pipe->acked = pos ? pos->acked : 0;
-  while (st.master && pos && !pipe->failed) {
-    ha_fetch_req req{st.opts.token, st.opts.broker_name, st.opts.slave_id, next, pipe->acked,
-                     st.opts.batch_bytes, static_cast<uint32_t>(st.opts.heartbeat.count())};
-    auto timeout = caf::duration{st.opts.heartbeat * 2 + std::chrono::seconds(5)};
+  while (welcome && st.master && pos && !pipe->failed) {
+    ha_fetch_req req{next, pipe->acked, last_epoch, last_term, st.opts.batch_bytes,
+                     static_cast<uint32_t>(st.opts.heartbeat.count())};
     auto r = co_await ask<ha_fetch_reply>(self, st.master, timeout, req);
     if (!r) {
       log_warning("replication: fetch from {} failed: {}", st.opts.master_address,
@@ -66,29 +91,20 @@ task<void> run(self_ptr self) {
     }
     if (auto now = std::chrono::steady_clock::now(); now - st.offsets_synced >= st.opts.offset_sync) {
       st.offsets_synced = now;
-      ha_offsets_req oreq{st.opts.token, st.opts.broker_name};
-      auto offs = co_await ask<ha_offsets_reply>(self, st.master, timeout, oreq);
-      if (!offs) {
-        log_warning("replication: offset copy from {} failed: {}", st.opts.master_address,
-                    describe(offs.error()));
-      } else {
-        auto copy = std::move(*offs);
-        auto ok = co_await ask<bool>(self, st.local, caf::infinite, copy);
-        if (!ok)
-          log_warning("replication: storing the master's offsets failed: {}",
-                      describe(ok.error()));
-      }
+      co_await copy_offsets(self, timeout);
     }
-    if (r->truncate) {
+    if (r->diverged) {
       // Let the appends in flight land first; then cut back and start over from there.
       co_await pipe->done.wait(pipe->issued, forever);
-      ha_truncate_req t{r->offset};
+      ha_truncate_req t{r->truncate_to, r->drop_last_term};
       auto p = co_await ask<ha_position>(self, st.local, caf::infinite, t);
       if (!p) {
         log_error("replication: truncation failed: {}", describe(p.error()));
         break;
       }
       next = p->written;
+      last_epoch = p->last_epoch;
+      last_term = p->last_term;
       pipe->acked = std::min(pipe->acked, p->acked);
       continue;
     }
@@ -98,7 +114,13 @@ task<void> run(self_ptr self) {
         break;
       }
       next += r->bytes.size();
-      append_async(self, pipe, ha_append_req{r->offset, std::move(r->bytes), r->new_segment});
+      if (!r->epochs.empty()) {
+        last_epoch = r->epochs.back().epoch;
+        last_term = r->epochs.back().term;
+      }
+      append_async(self, pipe,
+                   ha_append_req{r->offset, std::move(r->bytes), r->new_segment,
+                                 std::move(r->epochs)});
       // A bounded pipeline: a slow slave disk must not make the link buffer the whole log.
       if (pipe->issued - pipe->completed >= max_appends_in_flight)
         co_await pipe->done.wait(pipe->issued - max_appends_in_flight + 1, forever);
@@ -115,33 +137,22 @@ void connect(self_ptr self) {
   auto& st = self->state;
   if (st.connecting || st.running)
     return;
-  std::string host;
-  uint16_t port = 0;
-  if (!parse_address(st.opts.master_address, host, port)) {
-    log_error("replication: invalid haMasterAddress '{}'", st.opts.master_address);
-    return;
-  }
   st.connecting = true;
-  auto mm = self->home_system().middleman().actor_handle();
-  self->request(mm, caf::infinite, caf::connect_atom::value, host, port)
-    .then(
-      [self](const caf::node_id&, caf::strong_actor_ptr& ptr, const std::set<std::string>&) {
-        auto& st = self->state;
-        st.connecting = false;
-        if (!ptr) {
-          retry_later(self);
-          return;
-        }
-        log_info("replication: connected to master {}", st.opts.master_address);
-        st.master = caf::actor_cast<partition_actor>(std::move(ptr));
-        st.tasks.spawn(run(self));
-      },
-      [self](caf::error& e) {
-        self->state.connecting = false;
-        log_warning("replication: cannot reach master {}: {}", self->state.opts.master_address,
-                    describe(e));
-        retry_later(self);
-      });
+  connect_async<replication_door_actor>(
+    self, st.opts.master_address,
+    [self](replication_door_actor master) {
+      auto& st = self->state;
+      st.connecting = false;
+      log_info("replication: connected to master {}", st.opts.master_address);
+      st.master = std::move(master);
+      st.tasks.spawn(run(self));
+    },
+    [self](caf::error e) {
+      self->state.connecting = false;
+      log_warning("replication: cannot reach master {}: {}", self->state.opts.master_address,
+                  describe(e));
+      retry_later(self);
+    });
 }
 
 } // namespace

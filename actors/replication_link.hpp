@@ -1,7 +1,7 @@
 #pragma once
 
 #include "actors/partition.hpp"
-#include "actors/protocol.hpp"
+#include "actors/wire/replication_wire.hpp"
 #include "runtime/offset_monitor.hpp"
 #include "runtime/task.hpp"
 
@@ -13,25 +13,29 @@
 
 namespace holdfast {
 
-/// The slave side of the replication link (the master side is the partition's ha_fetch
-/// handler). It connects to the master over the middleman and runs one loop, as a coroutine:
+/// The slave side of the replication link (the master side is the replication door and the
+/// partition's master area). It connects to the master's replication door over the
+/// middleman, authenticates (ha_hello with haAuthToken; the reply carries the master's
+/// producer key, which the local store keeps), and runs one loop, as a coroutine:
 ///
-///   position = local partition's (written, acked), once per run
-///   reply    = co_await master.ha_fetch(token, offset = next, acked)   // also the heartbeat
-///   truncate -> (appends in flight land) local partition cuts its log back to the master's end
-///   records  -> local partition appends them with the same offsets, NOT awaited: the next
-///               fetch goes out at once (at most max_appends_in_flight chunks ahead); when an
-///               append is done (fsynced when the slave is SYNC_FLUSH) the new acked offset
-///               goes to the master at once as an ha_ack, so a SYNC_MASTER's send waits for one
-///               slave fsync, not for a fetch round trip after it
+///   position = local partition's (written, acked, newest term), once per run
+///   reply    = co_await master.ha_fetch(offset = next, acked, newest term)  // also the heartbeat
+///   diverged -> (appends in flight land) local partition cuts its log back where the master
+///               says (or drops its newest term, which the master never had); start over
+///   records  -> local partition records the master's terms that start within them, then
+///               appends them with the same offsets, NOT awaited: the next fetch goes out at
+///               once (at most max_appends_in_flight chunks ahead); when an append is done
+///               (fsynced when the slave is SYNC_FLUSH) the new acked offset goes to the
+///               master at once as an ha_ack, so a SYNC_MASTER's send waits for one slave
+///               fsync, not for a fetch round trip after it
 ///   every offset_sync: the master's consumer offsets -> local offset store (max per queue)
 ///
-/// A broken connection, a dead master or a refused token: wait a heartbeat interval, connect
-/// again, resume from the local offset.
+/// A broken connection, a dead master or a refused hello: wait a heartbeat interval, connect
+/// again, resume from the local position.
 using replication_link_actor = caf::typed_actor<caf::reacts_to<tick_atom>>;
 
 struct replication_link_options {
-  std::string master_address; ///< HOST:PORT
+  std::string master_address; ///< HOST:PORT of the master's replication door (haListenPort)
   std::string token;
   std::string broker_name;
   std::string slave_id;
@@ -57,7 +61,7 @@ constexpr uint64_t max_appends_in_flight = 4;
 struct replication_link_state {
   replication_link_state() = default;
   partition_actor local;
-  partition_actor master;
+  replication_door_actor master;
   replication_link_options opts;
   bool running = false;
   bool connecting = false;

@@ -1,7 +1,7 @@
 #pragma once
 
 #include "actors/partition.hpp"
-#include "actors/protocol.hpp"
+#include "actors/wire/common.hpp"
 #include "runtime/task.hpp"
 
 #include <caf/all.hpp>

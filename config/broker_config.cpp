@@ -55,6 +55,10 @@ schema<broker_config> make_broker_schema() {
           .require(non_empty()));
   s.add(integer_property("listenPort", &c::listen_port, 10911, 0, 65535, "",
                          "TCP port for client connections; 0 picks any free port (for tests)."));
+  s.add(integer_property("haListenPort", &c::ha_listen_port, 0, 0, 65535, "",
+                         "TCP port of the replication door, where slaves attach; 0 means "
+                         "listenPort + 1 (RocketMQ's default), or any free port when listenPort "
+                         "is 0. A slave's haMasterAddress names this port."));
   s.add(string_property("storePathRootDir", &c::store_path_root_dir, "./data",
                         "Directory holding the commit log, consume queues and checkpoint.")
           .require(non_empty()));
@@ -101,8 +105,8 @@ schema<broker_config> make_broker_schema() {
                          "first send."));
   // Replication (issue #4). Names and defaults are RocketMQ's HA settings.
   s.add(string_property("haMasterAddress", &c::ha_master_address, "",
-                        "HOST:PORT of the master a SLAVE replicates from; required when "
-                        "brokerRole is SLAVE."));
+                        "HOST:PORT of the master's replication door (its haListenPort) a SLAVE "
+                        "replicates from; required when brokerRole is SLAVE."));
   s.add(duration_property("haSendHeartbeatInterval", &c::ha_send_heartbeat_interval, 5000, 10,
                           600000,
                           "A slave with nothing to fetch still reports its offset this often."));
@@ -122,8 +126,10 @@ schema<broker_config> make_broker_schema() {
                           "How long a SYNC_MASTER waits for the slave's acknowledgement before "
                           "answering FLUSH_SLAVE_TIMEOUT."));
   s.add(string_property("haAuthToken", &c::ha_auth_token, "",
-                        "Shared secret a slave must present to receive the log or report an "
-                        "acknowledgement; empty means no check."));
+                        "Shared secret a slave presents to its master before it may fetch the "
+                        "log or acknowledge; required for SYNC_MASTER and SLAVE. A master "
+                        "without one accepts no slave: replication never runs "
+                        "unauthenticated."));
   s.add(string_property("authToken", &c::auth_token, "",
                         "Shared secret producers and consumers must present in their hello; "
                         "empty means no check."));
@@ -159,6 +165,25 @@ schema<broker_config> make_broker_schema() {
                  if (ok)
                    return std::nullopt;
                  return "brokerRole = SLAVE needs haMasterAddress as HOST:PORT (got '" + a + "')";
+               }});
+  s.add_check({{"brokerRole", "haAuthToken"},
+               "A SYNC_MASTER or SLAVE needs `haAuthToken`: replication never runs "
+               "unauthenticated.",
+               [](const c& config) -> std::optional<std::string> {
+                 if (config.broker_role == broker_role::async_master
+                     || !config.ha_auth_token.empty())
+                   return std::nullopt;
+                 return "brokerRole = " + to_string(config.broker_role)
+                        + " needs haAuthToken (the shared secret of master and slave): "
+                          "replication never runs unauthenticated";
+               }});
+  s.add_check({{"listenPort", "haListenPort"},
+               "`haListenPort` must differ from `listenPort`.",
+               [](const c& config) -> std::optional<std::string> {
+                 if (ha_listen_port_of(config) != config.listen_port || config.listen_port == 0)
+                   return std::nullopt;
+                 return "haListenPort (" + std::to_string(ha_listen_port_of(config))
+                        + ") must differ from listenPort";
                }});
   s.add_check({{"maxMessageSize", "mappedFileSizeCommitLog"},
                "`maxMessageSize` must not exceed `mappedFileSizeCommitLog`: a message never "
@@ -237,6 +262,12 @@ parse_delay_levels(std::string_view text) {
   if (out.empty())
     return std::nullopt;
   return out;
+}
+
+std::uint16_t ha_listen_port_of(const broker_config& cfg) {
+  if (cfg.ha_listen_port != 0 || cfg.listen_port == 0)
+    return cfg.ha_listen_port;
+  return cfg.listen_port == 65535 ? 0 : static_cast<std::uint16_t>(cfg.listen_port + 1);
 }
 
 broker_config::broker_config() {

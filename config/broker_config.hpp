@@ -50,6 +50,7 @@ struct broker_config {
   std::string broker_name{};
   std::string listen_host{};
   std::uint16_t listen_port{};
+  std::uint16_t ha_listen_port{};
   std::string store_path_root_dir{};
   // Qualified type names: the members share their names with the enum types.
   config::flush_disk_type flush_disk_type{};
@@ -75,6 +76,10 @@ struct broker_config {
 
   friend bool operator==(const broker_config&, const broker_config&) = default;
 };
+
+/// The port of the replication door: haListenPort, or listenPort + 1 when it is 0 (and 0, any
+/// free port, when listenPort is 0 too).
+[[nodiscard]] std::uint16_t ha_listen_port_of(const broker_config& cfg);
 
 /// The declaration table of every broker key. Built on first use and immutable afterwards.
 [[nodiscard]] const schema<broker_config>& broker_schema();

@@ -3,8 +3,9 @@
 // batches the sends that arrive together and retries failed ones with the same message id.
 // usage: actor_producer_app HOST:PORT [TOPIC]
 
-#include "actors/producer.hpp"
-#include "actors/type_registry.hpp"
+#include "actors/wire/connect.hpp"
+#include "client/producer.hpp"
+#include "actors/wire/type_registry.hpp"
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
@@ -53,7 +54,7 @@ int main(int argc, char** argv) {
   register_types(cfg);
   cfg.load<caf::io::middleman>();
   caf::actor_system sys{cfg};
-  auto broker = sys.middleman().remote_actor<partition_actor>(host, port);
+  auto broker = connect_blocking<client_door_actor>(sys, addr);
   if (!broker) {
     std::fprintf(stderr, "cannot connect to %s: %s\n", addr.c_str(), sys.render(broker.error()).c_str());
     return 1;

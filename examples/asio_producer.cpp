@@ -2,7 +2,7 @@
 // asio::awaitable, one io_context thread, sends awaited one after the other.
 // usage: asio_producer HOST:PORT [TOPIC]
 
-#include "actors/client_asio.hpp"
+#include "client/client_asio.hpp"
 
 #include <cstdio>
 #include <string>

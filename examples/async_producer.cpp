@@ -1,7 +1,7 @@
 // Asynchronous send (the seed's second listing): returns at once; one callback per send.
 // usage: async_producer HOST:PORT [TOPIC]
 
-#include "actors/client.hpp"
+#include "client/client.hpp"
 
 #include <cstdio>
 #include <latch>

@@ -1,7 +1,7 @@
 // Pull consumer with a consumer group: process, then commit (at-least-once).
 // usage: consumer HOST:PORT [TOPIC] [GROUP]
 
-#include "actors/client.hpp"
+#include "client/client.hpp"
 
 #include <chrono>
 #include <cstdio>

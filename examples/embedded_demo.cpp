@@ -4,8 +4,8 @@
 // Issue #3 turns this into separate processes talking over the middleman.
 
 #include "actors/broker.hpp"
-#include "actors/producer.hpp"
-#include "actors/type_registry.hpp"
+#include "client/producer.hpp"
+#include "actors/wire/type_registry.hpp"
 #include "config/loader.hpp"
 #include "runtime/log.hpp"
 
@@ -48,7 +48,7 @@ int run(caf::actor_system& sys, const std::string& dir, const char* flush) {
   }
   std::printf("\nbroker: flushDiskType=%s brokerRole=%s store=%s\n", flush,
               std::string(config::to_string(loaded.config.broker_role)).c_str(), dir.c_str());
-  auto prod = sys.spawn(producer, b->partition, producer_options{});
+  auto prod = sys.spawn(producer, b->client_door, producer_options{});
   caf::scoped_actor self{sys};
   int failures = 0;
 
@@ -80,7 +80,7 @@ int run(caf::actor_system& sys, const std::string& dir, const char* flush) {
   size_t total = 0;
   for (int32_t q = 0; q < static_cast<int32_t>(loaded.config.default_topic_queue_nums); ++q) {
     pull_req req{"demo", q, 0, 100};
-    self->request(b->partition, std::chrono::seconds(5), req)
+    self->request(b->client_door, std::chrono::seconds(5), req)
       .receive([&](pull_reply& r) { total += r.msgs.size(); },
                [&](caf::error& e) { std::printf("  pull ERROR %s\n", describe(e).c_str()); });
   }

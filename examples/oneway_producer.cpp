@@ -1,7 +1,7 @@
 // Oneway send: no result and no retry; for data where speed beats certainty.
 // usage: oneway_producer HOST:PORT [TOPIC]
 
-#include "actors/client.hpp"
+#include "client/client.hpp"
 
 #include <chrono>
 #include <cstdio>

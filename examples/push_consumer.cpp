@@ -4,7 +4,7 @@
 // maxReconsumeTimes (2 here) ends in %DLQ%<group>.
 // usage: push_consumer HOST:PORT [TOPIC] [GROUP] [IDLE_SECONDS]
 
-#include "actors/client.hpp"
+#include "client/client.hpp"
 
 #include <atomic>
 #include <chrono>

@@ -1,7 +1,7 @@
 // Synchronous send (the seed's first listing): send() returns a SendResult or throws.
 // usage: sync_producer HOST:PORT [TOPIC]
 
-#include "actors/client.hpp"
+#include "client/client.hpp"
 
 #include <cstdio>
 #include <string>

@@ -24,6 +24,12 @@ bool valid_topic_name(std::string_view name) noexcept {
   return true;
 }
 
+bool valid_group_name(std::string_view name) noexcept {
+  // RocketMQ validates groups and topics with the same pattern, and the retry and dead-letter
+  // topics are built from group names (%RETRY%<group>), so the alphabets must match.
+  return valid_topic_name(name);
+}
+
 std::string retry_topic_of(std::string_view group) {
   return std::string(retry_group_topic_prefix) + std::string(group);
 }

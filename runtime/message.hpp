@@ -56,9 +56,19 @@ struct stored_message {
   std::vector<char> body;
 };
 
+/// A topic and how many queues it has, for status displays.
+struct topic_info {
+  std::string name;
+  std::vector<uint64_t> queue_ends; ///< next queue offset of each queue
+};
+
 /// Topic names as RocketMQ allows them: [A-Za-z0-9_%-]{1,127}. '%' appears in the system topics
 /// %RETRY%group and %DLQ%group; '/' and '.' never do, so a name can't escape the store directory.
 [[nodiscard]] bool valid_topic_name(std::string_view name) noexcept;
+
+/// Consumer group names: [A-Za-z0-9_%-]{1,127} (same alphabet as topics; '/' never, so a
+/// name can never be read as a path).
+[[nodiscard]] bool valid_group_name(std::string_view name) noexcept;
 
 // ---- consumption: system topics and the properties retried messages carry (RocketMQ's names,
 // MessageConst.java / MixAll.java, so a RocketMQ user reads them as usual) --------------------

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <coroutine>
 #include <cstdint>
@@ -87,6 +88,12 @@ public:
     for (auto i = waiters_.begin(); i != waiters_.end() && i->first <= offset; ++i)
       ready.push_back(i->second);
     resume_all(ready, outcome::reached);
+  }
+
+  /// The thing counted went back to `offset` (a log cut back): offsets above it count as not
+  /// reached again. Waiters stay as they are.
+  void rewind(uint64_t offset) {
+    reached_ = std::min(reached_, offset);
   }
 
   /// Resumes the waiters whose deadline is at or before `now`.

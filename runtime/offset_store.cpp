@@ -200,12 +200,6 @@ std::string parent_of(const std::string& dir) {
 
 } // namespace
 
-bool valid_group_name(std::string_view name) noexcept {
-  // RocketMQ validates groups and topics with the same pattern, and the retry and dead-letter
-  // topics are built from group names (%RETRY%<group>), so the alphabets must match.
-  return valid_topic_name(name);
-}
-
 offset_store::offset_store(file_system& fs, std::string dir)
   : fs_(fs), dir_(std::move(dir)), path_(dir_ + "/" + std::string(file_name)) {
 }
@@ -328,6 +322,22 @@ errc offset_store::merge_max(const std::vector<entry>& entries) {
     changed = true;
   }
   if (!changed && !disk_uncertain_)
+    return errc::ok;
+  return persist(std::move(next));
+}
+
+errc offset_store::clamp(const std::function<uint64_t(const std::string&, int32_t)>& end_of,
+                         std::vector<entry>& lowered) {
+  lowered.clear();
+  auto next = offsets_;
+  for (auto& [k, off] : next) {
+    auto end = end_of(std::get<1>(k), std::get<2>(k));
+    if (off <= end)
+      continue;
+    lowered.push_back(entry{std::get<0>(k), std::get<1>(k), std::get<2>(k), off});
+    off = end;
+  }
+  if (lowered.empty() && !disk_uncertain_)
     return errc::ok;
   return persist(std::move(next));
 }

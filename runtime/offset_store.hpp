@@ -2,8 +2,10 @@
 
 #include "runtime/errc.hpp"
 #include "runtime/file.hpp"
+#include "runtime/message.hpp" // valid_group_name
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -14,9 +16,6 @@
 
 namespace holdfast {
 
-/// Consumer group names: [A-Za-z0-9_%-]{1,127} (same alphabet as topics; '/' never, so a
-/// name can never be read as a path).
-[[nodiscard]] bool valid_group_name(std::string_view name) noexcept;
 
 /// Consumer-group offsets kept by the broker (RocketMQ's consumerOffset.json): for each
 /// (group, topic, queue id) the next queue offset the group will consume.
@@ -74,6 +73,13 @@ public:
   /// taken where it is ahead of the local one, never moving an offset backwards; invalid
   /// entries are skipped. One durable write when anything changed.
   [[nodiscard]] errc merge_max(const std::vector<entry>& entries);
+
+  /// Lowers every offset above its queue's end (`end_of(topic, queue)`) to that end, with one
+  /// durable write; `lowered` gets the entries as they were. For a log that lost its tail (a
+  /// power cut under ASYNC_FLUSH, a slave cut back to its master): a position past the end
+  /// would skip the messages stored there next.
+  [[nodiscard]] errc clamp(const std::function<uint64_t(const std::string&, int32_t)>& end_of,
+                           std::vector<entry>& lowered);
 
   /// Every entry, ordered by group, topic, queue id.
   [[nodiscard]] std::vector<entry> all() const;

@@ -2,6 +2,7 @@
 
 #include "runtime/crc32c.hpp"
 #include "runtime/log.hpp"
+#include "runtime/secret.hpp"
 
 #include <chrono>
 #include <cstdio>
@@ -136,6 +137,18 @@ errc message_store::open(file_system& fs, store_options opts,
   st->log_ = std::move(log);
   if (auto e = st->load_producers(); e != errc::ok)
     return e;
+  if (auto e = epoch_history::open(fs, root + "/epochs", st->epochs_); e != errc::ok) {
+    log_error("recovery: the epoch history {}/epochs is unreadable: {}", root, to_string(e));
+    return e;
+  }
+  // Terms that start past the recovered end lost all their records.
+  if (auto e = st->epochs_->truncate_to(st->log_->write_offset() + 1); e != errc::ok)
+    return e;
+  if (auto e = st->load_producer_key(); e != errc::ok)
+    return e;
+  if (st->opts_.master)
+    if (auto e = st->begin_term(); e != errc::ok)
+      return e;
   if (!clean) {
     if (auto e = st->checkpoint(); e != errc::ok)
       return e;
@@ -228,30 +241,108 @@ errc message_store::load_producers() {
     }
   }
   producer_snapshot_at_ = from;
-  // Producer ids: a new epoch per start, above every id the log has seen (a promoted slave's
-  // log holds its old master's ids).
-  std::string epoch_bytes;
-  uint64_t stored = 0;
-  if (fs_.exists(opts_.root + "/producer_epoch")
-      && read_whole_file(fs_, opts_.root + "/producer_epoch", epoch_bytes) == errc::ok)
-    stored = std::strtoull(epoch_bytes.c_str(), nullptr, 10);
-  return start_producer_epoch(std::max(stored, producers_.max_producer_id() >> 32) + 1);
+  return errc::ok;
 }
 
-errc message_store::start_producer_epoch(uint64_t epoch) {
-  // Durable before the first id of the epoch is handed out.
-  producer_epoch_ = epoch;
+errc message_store::load_producer_key() {
+  // 16 key bytes and their masked crc32c; made once per store, replaced only by a master's.
+  auto path = opts_.root + "/producer_key";
+  std::string bytes;
+  if (fs_.exists(path) && read_whole_file(fs_, path, bytes) == errc::ok && bytes.size() == 20) {
+    uint32_t crc;
+    std::memcpy(&crc, bytes.data() + 16, 4);
+    if (crc32c::unmask(crc) == crc32c::value(bytes.data(), 16)) {
+      std::memcpy(producer_key_.data(), bytes.data(), 16);
+      return errc::ok;
+    }
+    log_warning("store: producer key unreadable; making a new one (producers of the last run "
+                "get new ids)");
+  }
+  return set_producer_key(secret::random_key());
+}
+
+errc message_store::set_producer_key(const secret::key& k) {
+  if (k == producer_key_ && fs_.exists(opts_.root + "/producer_key"))
+    return errc::ok;
+  std::string bytes(reinterpret_cast<const char*>(k.data()), k.size());
+  uint32_t crc = crc32c::mask(crc32c::value(bytes.data(), bytes.size()));
+  bytes.append(reinterpret_cast<const char*>(&crc), 4);
+  if (auto e = write_file_atomically(fs_, opts_.root + "/producer_key", bytes); e != errc::ok)
+    return e;
+  producer_key_ = k;
+  return errc::ok;
+}
+
+errc message_store::begin_term() {
+  // Above every epoch this store has seen: its history, the producer ids in its log (a
+  // promoted slave's log holds its old master's), and the epoch file of stores written before
+  // terms existed, whose producer ids used it.
+  uint64_t epoch = producers_.max_producer_id() >> 32;
+  if (auto last = epochs_->last())
+    epoch = std::max(epoch, last->epoch);
+  std::string legacy;
+  if (fs_.exists(opts_.root + "/producer_epoch")
+      && read_whole_file(fs_, opts_.root + "/producer_epoch", legacy) == errc::ok)
+    epoch = std::max<uint64_t>(epoch, std::strtoull(legacy.c_str(), nullptr, 10));
+  uint64_t term = 0;
+  while (term == 0) {
+    auto k = secret::random_key();
+    std::memcpy(&term, k.data(), 8);
+  }
+  leader_epoch next{epoch + 1, term, log_->write_offset()};
+  // Durable before any record or producer id of the term exists.
+  if (auto e = epochs_->append(next); e != errc::ok)
+    return e;
   producer_counter_ = 0;
-  return write_file_atomically(fs_, opts_.root + "/producer_epoch",
-                               std::to_string(producer_epoch_) + "\n");
+  return errc::ok;
+}
+
+uint64_t message_store::current_epoch() const noexcept {
+  auto last = epochs_->last();
+  return last ? last->epoch : 0;
 }
 
 errc message_store::new_producer_id(uint64_t& out) {
+  if (!opts_.master)
+    return errc::invalid_argument;
+  // Ids carry the leader epoch, so a promoted slave (a new term) never repeats one of the old
+  // master's; a term that ran out of ids gives way to a new one.
   if (producer_counter_ >= 0xffffffffull)
-    if (auto e = start_producer_epoch(producer_epoch_ + 1); e != errc::ok)
+    if (auto e = begin_term(); e != errc::ok)
       return e;
-  out = (producer_epoch_ << 32) | ++producer_counter_;
+  out = (current_epoch() << 32) | ++producer_counter_;
   return errc::ok;
+}
+
+errc message_store::record_terms(const std::vector<leader_epoch>& terms) {
+  for (auto& t : terms) {
+    auto last = epochs_->last();
+    if (last && *last == t)
+      continue;
+    if (auto e = epochs_->append(t); e != errc::ok)
+      return e;
+  }
+  return errc::ok;
+}
+
+uint64_t message_store::confirmed_queue_end(const std::string& topic_name, int32_t queue_id,
+                                            uint64_t confirmed) const {
+  auto i = topics_.find(topic_name);
+  if (i == topics_.end() || queue_id < 0
+      || static_cast<size_t>(queue_id) >= i->second.queues.size())
+    return 0;
+  auto& idx = *i->second.queues[queue_id].index;
+  // Only the newest entries can lie past the confirmed offset: walk back from the end.
+  auto end = idx.count();
+  std::vector<index_entry> one;
+  while (end > 0) {
+    if (idx.read(end - 1, 1, one) != errc::ok || one.empty())
+      break;
+    if (one[0].commit_log_offset + one[0].size <= confirmed)
+      break;
+    --end;
+  }
+  return end;
 }
 
 errc message_store::load_topics() {
@@ -576,13 +667,15 @@ errc message_store::truncate_to(uint64_t offset, uint64_t& dropped) {
   auto end = log_->write_offset();
   dropped = end > offset ? end - offset : 0;
   if (dropped == 0)
-    return errc::ok;
+    return epochs_->truncate_to(offset); // a term without records may still start there
   for (auto& [name, t] : topics_)
     for (auto& q : t.queues)
       if (auto e = q.index->truncate_from_log_offset(offset); e != errc::ok)
         return e;
   producers_.truncate(offset);
-  return log_->truncate_to(offset);
+  if (auto e = log_->truncate_to(offset); e != errc::ok)
+    return e;
+  return epochs_->truncate_to(offset);
 }
 
 uint64_t message_store::queue_end(const std::string& topic_name, int32_t queue_id) const {

@@ -1,9 +1,11 @@
 #pragma once
 
 #include "runtime/commit_log.hpp"
+#include "runtime/epoch_history.hpp"
 #include "runtime/message.hpp"
 #include "runtime/producer_table.hpp"
 #include "runtime/queue_index.hpp"
+#include "runtime/secret.hpp"
 
 #include <functional>
 #include <map>
@@ -25,6 +27,9 @@ struct store_options {
   /// Read size of that replay (tests make it small to cut records at every possible place).
   size_t scan_chunk_bytes = 1 << 20;
   int32_t delay_levels = 18;            ///< messageDelayLevel count: SCHEDULE_TOPIC_XXXX's queues
+  /// A master's store begins a new term (leader epoch) every time it is opened; a slave's only
+  /// records the terms of its master.
+  bool master = true;
 
   /// Queues a topic gets when it is created: the system topics' own rule, else the default.
   [[nodiscard]] int32_t queue_nums_for(std::string_view topic) const noexcept {
@@ -45,11 +50,6 @@ enum class message_check : uint8_t {
 
 [[nodiscard]] std::string_view to_string(message_check x) noexcept;
 
-/// A topic and how many queues it has, for status displays.
-struct topic_info {
-  std::string name;
-  std::vector<uint64_t> queue_ends; ///< next queue offset of each queue
-};
 
 /// The slow half of a checkpoint (fsyncs and atomic file writes), prepared by the store's
 /// writer thread and runnable on any other thread, so a slow disk does not stall the writer.
@@ -75,7 +75,9 @@ struct checkpoint_job {
 ///   root/checkpoint                            commit-log offset up to which indexes are durable
 ///   root/clean_shutdown                        present only between a clean stop and next start
 ///   root/producer_state                        idempotent producers as of an offset (snapshot)
-///   root/producer_epoch                        last epoch of producer ids handed out
+///   root/epochs                                the terms of the masters that wrote the log
+///   root/producer_key                          key of idempotent producers' ownership tags
+///   root/producer_epoch                        (read only) epoch of ids before terms existed
 ///
 /// Threading: owned by the partition actor (the single writer). The commit log inside is shared
 /// with the flush service, which only calls commit_log::sync().
@@ -104,8 +106,30 @@ public:
                             std::string* detail = nullptr);
 
   /// A producer id never handed out before, by this broker or any other whose records this
-  /// log holds: (epoch << 32) | counter, the epoch persisted before its first id is used.
+  /// log holds: (leader epoch << 32) | counter. Masters only (errc::invalid_argument else).
   [[nodiscard]] errc new_producer_id(uint64_t& out);
+
+  /// The key producers' ownership tags are made with (runtime/secret.hpp), made once per
+  /// store; a slave takes its master's so that it recognises them after a promotion.
+  [[nodiscard]] const secret::key& producer_key() const noexcept {
+    return producer_key_;
+  }
+  [[nodiscard]] errc set_producer_key(const secret::key& k);
+
+  /// The terms of the masters that wrote this log, newest last.
+  [[nodiscard]] const epoch_history& epochs() const noexcept {
+    return *epochs_;
+  }
+  /// The newest leader epoch this log knows (0: none).
+  [[nodiscard]] uint64_t current_epoch() const noexcept;
+  /// A slave records its master's terms (those that start in bytes it is about to append),
+  /// durably, before the bytes.
+  [[nodiscard]] errc record_terms(const std::vector<leader_epoch>& terms);
+
+  /// Queue offset just past the last message of the queue whose record ends at or below the
+  /// commit-log offset `confirmed`: what consumers may have seen of it.
+  [[nodiscard]] uint64_t confirmed_queue_end(const std::string& topic, int32_t queue_id,
+                                             uint64_t confirmed) const;
 
   /// Retried sends answered with their original result since start.
   [[nodiscard]] uint64_t duplicates() const noexcept {
@@ -176,7 +200,8 @@ private:
   [[nodiscard]] errc rebuild(const record::view& v);
   void apply_producer(const record::view& v);
   [[nodiscard]] errc load_producers();
-  [[nodiscard]] errc start_producer_epoch(uint64_t epoch);
+  [[nodiscard]] errc load_producer_key();
+  [[nodiscard]] errc begin_term();
   [[nodiscard]] errc scan(uint64_t from, const std::function<void(const record::view&)>& fn);
 
   file_system& fs_;
@@ -190,7 +215,8 @@ private:
   bool closed_ = false;
   producer_table producers_;
   uint64_t producer_snapshot_at_ = 0; ///< log offset the last producer snapshot covered
-  uint64_t producer_epoch_ = 0;
+  std::unique_ptr<epoch_history> epochs_;
+  secret::key producer_key_{};
   uint64_t producer_counter_ = 0;
   uint64_t duplicates_ = 0;
 };

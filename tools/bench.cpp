@@ -1,8 +1,9 @@
 #include "tools/commands.hpp"
 
 #include "actors/broker.hpp"
-#include "actors/producer.hpp"
-#include "actors/type_registry.hpp"
+#include "actors/wire/connect.hpp"
+#include "client/producer.hpp"
+#include "actors/wire/type_registry.hpp"
 #include "config/loader.hpp"
 #include "runtime/log.hpp"
 
@@ -209,7 +210,7 @@ bench_result run_one(caf::actor_system& sys, const std::string& dir, const std::
   return res;
 }
 
-bench_result run_remote(caf::actor_system& sys, partition_actor broker, int inflight, size_t size,
+bench_result run_remote(caf::actor_system& sys, client_door_actor broker, int inflight, size_t size,
                         double seconds, const std::string& label, const std::string& broker_pid) {
   caf::scoped_actor self{sys};
   partition_status before, after;
@@ -224,7 +225,7 @@ bench_result run_remote(caf::actor_system& sys, partition_actor broker, int infl
   auto t0 = clock_type::now();
   auto run_for = std::chrono::duration_cast<clock_type::duration>(
     std::chrono::duration<double>(seconds));
-  sys.spawn(driver, broker, prod, size, inflight, run_for, &sink);
+  sys.spawn(driver, partition_actor{}, prod, size, inflight, run_for, &sink);
   fut.wait();
   auto elapsed = std::chrono::duration<double>(clock_type::now() - t0).count();
   self->request(broker, caf::duration{std::chrono::seconds(10)}, status_atom::value)
@@ -398,7 +399,7 @@ int run_bench(const std::vector<std::string>& args) {
       std::fprintf(stderr, "holdfast bench: --broker takes HOST:PORT\n");
       return 2;
     }
-    auto broker = sys.middleman().remote_actor<partition_actor>(host, port);
+    auto broker = connect_blocking<client_door_actor>(sys, broker_addr);
     if (!broker) {
       std::fprintf(stderr, "holdfast bench: cannot connect to %s: %s\n", broker_addr.c_str(),
                    sys.render(broker.error()).c_str());

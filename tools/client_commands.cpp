@@ -1,7 +1,7 @@
 // holdfast produce / consume / verify / status: the client library driven from the shell.
 // Flags are exact (scripts and tests depend on them); see docs/cli.md.
 
-#include "actors/client.hpp"
+#include "client/client.hpp"
 #include "runtime/log.hpp"
 #include "tools/commands.hpp"
 
@@ -437,8 +437,9 @@ namespace {
 
 constexpr const char* status_usage = R"(usage: holdfast status --broker HOST:PORT [--auth-token TOKEN]
 
-Prints the broker's role, flush type, commit-log offsets (written, flushed, confirmed) and its
-topics with the end offset of each queue.
+Prints the broker's role, flush type, commit-log offsets (written, flushed, confirmed), its
+leader epoch, the port of its replication door (haListenPort), the master it copies (on a
+slave) or its slaves (on a master), and its topics with the end offset of each queue.
 )";
 
 } // namespace
@@ -464,6 +465,8 @@ int run_status(const std::vector<std::string>& args) {
                 static_cast<unsigned long long>(s.fsyncs),
                 static_cast<unsigned long long>(s.append_requests),
                 static_cast<unsigned long long>(s.messages));
+    std::printf("epoch      %llu\nhaListenPort %u\n", static_cast<unsigned long long>(s.epoch),
+                static_cast<unsigned>(s.ha_listen_port));
     if (!s.master_address.empty())
       std::printf("master     %s\n", s.master_address.c_str());
     for (auto& sl : s.slaves)

@@ -5,11 +5,13 @@
 // fault-injecting file system, and SIGUSR1 then simulates a power cut of this machine.
 
 #include "actors/broker.hpp"
-#include "actors/type_registry.hpp"
+#include "actors/wire/type_registry.hpp"
 #include "config/loader.hpp"
-#include "runtime/basp_guard.hpp"
+#include "actors/basp_guard.hpp"
 #include "runtime/fault_fs.hpp"
 #include "runtime/log.hpp"
+
+#include <memory>
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
@@ -41,6 +43,60 @@ constexpr const char* usage = R"(usage: holdfast-broker [--config FILE] [--set k
 For testing only (fault injection, see docs/cli.md): --fault-fs, --fault-fs-sync-delay-ms MS,
   --fault-drop-replies N (store every batch but drop the reply to every Nth: producers retry)
 )";
+
+// A published door: the actor, the middleman's port and, with baspGuard, the guard in front.
+struct door {
+  caf::actor actor; ///< for unpublish
+  uint16_t mm_port = 0;
+  uint16_t port = 0; ///< where peers connect
+  std::unique_ptr<holdfast::basp_guard> guard;
+};
+
+// With baspGuard the middleman listens on loopback only and peers reach it through the guard,
+// which drops a connection at its first malformed frame (CAF 0.17.6 crashes on some) and at
+// the first message addressed to anything but this door (docs/hostile-input.md).
+// Published with its typed handle: peers check the door's interface on connect.
+template <class Handle>
+std::optional<door> open_door(caf::actor_system& sys, const Handle& actor, const char* what,
+                              const holdfast::config::broker_config& cfg, uint16_t port) {
+  using namespace holdfast;
+  door d;
+  d.actor = caf::actor_cast<caf::actor>(actor);
+  auto host = cfg.basp_guard ? std::string("127.0.0.1") : cfg.listen_host;
+  auto published = sys.middleman().publish(actor, cfg.basp_guard ? 0 : port, host.c_str(), true);
+  if (!published) {
+    log_error("holdfast-broker: cannot listen for the {} door on {}:{}: {}", what, host,
+              cfg.basp_guard ? 0 : port, sys.render(published.error()));
+    return std::nullopt;
+  }
+  d.mm_port = *published;
+  d.port = *published;
+  if (cfg.basp_guard) {
+    basp_guard::options go;
+    go.listen_host = cfg.listen_host;
+    go.listen_port = port;
+    go.target_port = *published;
+    go.max_payload = std::max<uint64_t>(256ull << 20, 4 * cfg.max_message_size + (1u << 20));
+    go.doors = {d.actor.id()};
+    std::string guard_error;
+    d.guard = basp_guard::start(go, guard_error);
+    if (!d.guard) {
+      log_error("holdfast-broker: {} door: {}", what, guard_error);
+      (void) sys.middleman().unpublish(d.actor, d.mm_port);
+      return std::nullopt;
+    }
+    d.port = d.guard->port();
+  }
+  return d;
+}
+
+void close_doors(caf::actor_system& sys, std::vector<door>& doors) {
+  for (auto& d : doors) {
+    (void) sys.middleman().unpublish(d.actor, d.mm_port);
+    d.guard.reset();
+  }
+  doors.clear();
+}
 
 } // namespace
 
@@ -142,38 +198,25 @@ int main(int argc, char** argv) {
     return 1;
   }
   auto& b = *started;
-  // With baspGuard the middleman listens on loopback only and peers reach it through the
-  // guard, which drops a connection at its first malformed frame before CAF 0.17.6 can crash
-  // on it (docs/hostile-input.md).
-  auto port = cfg.basp_guard
-                ? sys.middleman().publish(b.partition, 0, "127.0.0.1", true)
-                : sys.middleman().publish(b.partition, cfg.listen_port, cfg.listen_host.c_str(),
-                                          true);
-  if (!port) {
-    log_error("holdfast-broker: cannot listen on {}:{}: {}",
-              cfg.basp_guard ? std::string("127.0.0.1") : cfg.listen_host,
-              cfg.basp_guard ? 0 : cfg.listen_port, sys.render(port.error()));
+  auto ha_port = config::ha_listen_port_of(cfg);
+  std::vector<door> doors;
+  auto client = open_door(sys, b.client_door, "client", cfg, cfg.listen_port);
+  if (!client) {
     stop_broker(sys, b);
     return 1;
   }
-  std::unique_ptr<basp_guard> guard;
-  if (cfg.basp_guard) {
-    basp_guard::options go;
-    go.listen_host = cfg.listen_host;
-    go.listen_port = static_cast<uint16_t>(cfg.listen_port);
-    go.target_port = *port;
-    go.max_payload = std::max<uint64_t>(256ull << 20, 4 * cfg.max_message_size + (1u << 20));
-    std::string guard_error;
-    guard = basp_guard::start(go, guard_error);
-    if (!guard) {
-      log_error("holdfast-broker: {}", guard_error);
-      (void) sys.middleman().unpublish(b.partition, *port);
-      stop_broker(sys, b);
-      return 1;
-    }
+  doors.push_back(std::move(*client));
+  auto replication = open_door(sys, b.replication_door, "replication", cfg, ha_port);
+  if (!replication) {
+    close_doors(sys, doors);
+    stop_broker(sys, b);
+    return 1;
   }
-  std::printf("holdfast-broker listening on %s:%u role=%s flush=%s\n", cfg.listen_host.c_str(),
-              static_cast<unsigned>(guard ? guard->port() : *port), std::string(config::to_string(cfg.broker_role)).c_str(),
+  doors.push_back(std::move(*replication));
+  std::printf("holdfast-broker listening on %s:%u ha=%s:%u role=%s flush=%s\n",
+              cfg.listen_host.c_str(), static_cast<unsigned>(doors[0].port),
+              cfg.listen_host.c_str(), static_cast<unsigned>(doors[1].port),
+              std::string(config::to_string(cfg.broker_role)).c_str(),
               std::string(config::to_string(cfg.flush_disk_type)).c_str());
   std::fflush(stdout);
 
@@ -188,9 +231,10 @@ int main(int argc, char** argv) {
     ::_exit(9);
   }
   log_info("holdfast-broker: signal {} received, stopping", sig);
-  (void) sys.middleman().unpublish(b.partition, *port);
-  bool clean = stop_broker(sys, b); // the last answers still travel through the guard
-  guard.reset();
+  for (auto& d : doors)
+    (void) sys.middleman().unpublish(d.actor, d.mm_port);
+  bool clean = stop_broker(sys, b); // the last answers still travel through the guards
+  close_doors(sys, doors);
   log_info("holdfast-broker: stopped ({})", clean ? "clean" : "NOT clean: recovery will scan");
   return 0;
 }

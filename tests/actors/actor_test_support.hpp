@@ -4,7 +4,7 @@
 // config pointing into the directory.
 
 #include "actors/broker.hpp"
-#include "actors/type_registry.hpp"
+#include "actors/wire/type_registry.hpp"
 #include "config/loader.hpp"
 #include "runtime/log.hpp"
 

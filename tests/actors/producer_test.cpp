@@ -1,4 +1,4 @@
-#include "actors/producer.hpp"
+#include "client/producer.hpp"
 
 #include "actor_test_support.hpp"
 
@@ -15,21 +15,20 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// A partition front that loses the first `failures` requests the way a broken connection
-// would (an error reply), then forwards to the real partition. The network itself arrives
-// with issue #3; this stands in for its failures only.
+// A client door front that loses the first `failures` requests the way a broken connection
+// would (an error reply), then forwards to the real door.
 struct flaky_state {
   flaky_state() = default;
-  partition_actor real;
+  client_door_actor real;
   int failures_left = 0;
   std::shared_ptr<std::vector<std::string>> seen_ids;
   std::shared_ptr<int> requests = std::make_shared<int>(0);
 };
 
-partition_actor::behavior_type flaky(partition_actor::stateful_pointer<flaky_state> self,
-                                     partition_actor real, int failures,
-                                     std::shared_ptr<std::vector<std::string>> seen,
-                                     std::shared_ptr<int> requests) {
+client_door_actor::behavior_type flaky(client_door_actor::stateful_pointer<flaky_state> self,
+                                       client_door_actor real, int failures,
+                                       std::shared_ptr<std::vector<std::string>> seen,
+                                       std::shared_ptr<int> requests) {
   self->state.requests = requests;
   self->state.real = real;
   self->state.failures_left = failures;
@@ -44,31 +43,12 @@ partition_actor::behavior_type flaky(partition_actor::stateful_pointer<flaky_sta
     [self](fetch_offset_req& req) -> caf::result<fetch_offset_reply> {
       return self->delegate(self->state.real, std::move(req));
     },
-    [self](ha_fetch_req& req) -> caf::result<ha_fetch_reply> {
-      return self->delegate(self->state.real, std::move(req));
-    },
     [self](group_heartbeat_req& req) -> caf::result<group_heartbeat_reply> {
       return self->delegate(self->state.real, std::move(req));
     },
     [self](topic_route_req& req) -> caf::result<int32_t> {
       return self->delegate(self->state.real, std::move(req));
     },
-    [self](ha_offsets_req& req) -> caf::result<ha_offsets_reply> {
-      return self->delegate(self->state.real, std::move(req));
-    },
-    [self](ha_offsets_reply& req) -> caf::result<bool> {
-      return self->delegate(self->state.real, std::move(req));
-    },
-    [self](ha_append_req& req) -> caf::result<ha_position> {
-      return self->delegate(self->state.real, std::move(req));
-    },
-    [self](ha_truncate_req& req) -> caf::result<ha_position> {
-      return self->delegate(self->state.real, std::move(req));
-    },
-    [self](ha_position_atom a) -> caf::result<ha_position> {
-      return self->delegate(self->state.real, a);
-    },
-    [self](ha_ack& a) { self->send(self->state.real, std::move(a)); },
     [self](append_req& req) -> caf::result<append_reply> {
       ++*self->state.requests;
       for (auto& m : req.msgs)
@@ -85,9 +65,6 @@ partition_actor::behavior_type flaky(partition_actor::stateful_pointer<flaky_sta
     [self](status_atom a) -> caf::result<partition_status> {
       return self->delegate(self->state.real, a);
     },
-    [self](shutdown_atom a) -> caf::result<bool> { return self->delegate(self->state.real, a); },
-    [](checkpoint_atom) {},
-    [](tick_atom) {},
   };
 }
 
@@ -95,7 +72,7 @@ partition_actor::behavior_type flaky(partition_actor::stateful_pointer<flaky_sta
 struct flaky_producer {
   flaky_producer(test::broker_fixture& f, int failures, producer_options opts = {})
     : sys(f.sys) {
-    front = sys.spawn(flaky, f.b.partition, failures, seen, requests);
+    front = sys.spawn(flaky, f.b.client_door, failures, seen, requests);
     prod = sys.spawn(producer, front, opts);
   }
   ~flaky_producer() {
@@ -106,7 +83,7 @@ struct flaky_producer {
   caf::actor_system& sys;
   std::shared_ptr<std::vector<std::string>> seen = std::make_shared<std::vector<std::string>>();
   std::shared_ptr<int> requests = std::make_shared<int>(0);
-  partition_actor front;
+  client_door_actor front;
   producer_actor prod;
 };
 

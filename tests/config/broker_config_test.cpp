@@ -48,6 +48,7 @@ TEST_CASE("the broker schema declares every key once and consistently", "[config
         == std::vector<std::string>{"brokerName",
                                     "listenHost",
                                     "listenPort",
+                                    "haListenPort",
                                     "storePathRootDir",
                                     "flushDiskType",
                                     "brokerRole",
@@ -136,13 +137,41 @@ TEST_CASE("a malformed messageDelayLevel is refused with the reason", "[config]"
 TEST_CASE("a SLAVE without a valid haMasterAddress is refused", "[config]") {
   auto addr = GENERATE(std::string(""), std::string("host"), std::string(":1"),
                        std::string("h:"), std::string("h:12x"));
-  auto r = parse_broker_config("brokerRole = \"SLAVE\"\nhaMasterAddress = \"" + addr + "\"\n",
+  auto r = parse_broker_config("brokerRole = \"SLAVE\"\nhaAuthToken = \"t\"\nhaMasterAddress = \""
+                                 + addr + "\"\n",
                                "broker.toml");
   REQUIRE(r.errors.size() == 1);
   CHECK(r.errors[0].message.find("haMasterAddress as HOST:PORT") != std::string::npos);
-  auto ok = parse_broker_config("brokerRole = \"SLAVE\"\nhaMasterAddress = \"127.0.0.1:10911\"\n",
-                                "broker.toml");
+  auto ok = parse_broker_config(
+    "brokerRole = \"SLAVE\"\nhaAuthToken = \"t\"\nhaMasterAddress = \"127.0.0.1:10912\"\n",
+    "broker.toml");
   CHECK(ok.ok());
+}
+
+TEST_CASE("a SYNC_MASTER or a SLAVE without haAuthToken is refused, naming the key", "[config]") {
+  auto role = GENERATE(std::string("SYNC_MASTER"), std::string("SLAVE"));
+  auto r = parse_broker_config("brokerRole = \"" + role
+                                 + "\"\nhaMasterAddress = \"127.0.0.1:10912\"\n",
+                               "broker.toml");
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0].message.find("needs haAuthToken") != std::string::npos);
+  // An ASYNC_MASTER starts without one: it then accepts no slave.
+  CHECK(parse_broker_config("brokerRole = \"ASYNC_MASTER\"\n", "broker.toml").ok());
+}
+
+TEST_CASE("the replication door listens on listenPort + 1 unless haListenPort says otherwise",
+          "[config]") {
+  broker_config c;
+  CHECK(ha_listen_port_of(c) == 10912);
+  c.listen_port = 9000;
+  c.ha_listen_port = 7000;
+  CHECK(ha_listen_port_of(c) == 7000);
+  c.listen_port = 0; // any free port, for tests: the replication door's too
+  c.ha_listen_port = 0;
+  CHECK(ha_listen_port_of(c) == 0);
+  auto same = parse_broker_config("listenPort = 9000\nhaListenPort = 9000\n", "broker.toml");
+  REQUIRE(same.errors.size() == 1);
+  CHECK(same.errors[0].message.find("must differ") != std::string::npos);
 }
 
 TEST_CASE("every key writes and reads back its own member only", "[config]") {

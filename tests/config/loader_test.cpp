@@ -66,7 +66,8 @@ listenPort = 0
 storePathRootDir = "/var/lib/holdfast"
 flushDiskType = "SYNC_FLUSH"
 brokerRole = "SLAVE"
-haMasterAddress = "10.0.0.1:10911"
+haMasterAddress = "10.0.0.1:10912"
+haAuthToken = "secret"
 syncFlushTimeout = 1
 flushIntervalCommitLog = 60000
 flushCommitLogLeastPages = 0
@@ -251,12 +252,13 @@ TEST_CASE("a file on disk is loaded and overrides apply after it", "[config]") {
 }
 
 TEST_CASE("without a file only defaults and overrides apply", "[config]") {
-  auto result = load_broker_config(std::nullopt, {"brokerRole=SLAVE", "haMasterAddress=h:1"});
+  auto result = load_broker_config(std::nullopt, {"brokerRole=SLAVE", "haMasterAddress=h:1", "haAuthToken=t"});
   INFO(dump(result));
   REQUIRE(result.ok());
   broker_config expected;
   expected.broker_role = broker_role::slave;
   expected.ha_master_address = "h:1";
+  expected.ha_auth_token = "t";
   CHECK(result.config == expected);
 }
 
@@ -381,6 +383,7 @@ TEST_CASE("to_toml round-trips through the parser to an equal config", "[config]
   auto overrides = GENERATE(as<std::vector<std::string>>{}, std::vector<std::string>{},
                             std::vector<std::string>{"flushDiskType=SYNC_FLUSH", "listenPort=0",
                                                      "brokerRole=SLAVE", "haMasterAddress=h:1",
+                                                     "haAuthToken=t",
                                                      "mappedFileSizeCommitLog=1099511627776",
                                                      "maxMessageSize=1073741824"},
                             std::vector<std::string>{

@@ -4,7 +4,7 @@
 
 #include "process.hpp"
 
-#include "actors/client.hpp"
+#include "client/client.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -263,10 +263,10 @@ TEST_CASE("a slave copies the master's consumer offsets, so the group continues 
   auto mport = free_port();
   auto name = "brokerName=\"co" + std::to_string(mport) + "-"
               + std::to_string(std::random_device{}()) + "\"";
-  broker_process master(dir.path(), dir.path() + "/m", mport, {name});
+  broker_process master(dir.path(), dir.path() + "/m", mport, {name, ha_token_set});
   broker_process slave(dir.path(), dir.path() + "/s", free_port(),
-                       {"brokerRole=\"SLAVE\"", name,
-                        "haMasterAddress=\"127.0.0.1:" + std::to_string(mport) + "\"",
+                       {"brokerRole=\"SLAVE\"", name, ha_token_set,
+                        "haMasterAddress=\"" + master.ha_address() + "\"",
                         "haSendHeartbeatInterval=500"});
   auto ids = produce(master.address(), "off", 20, "o");
   std::string out;

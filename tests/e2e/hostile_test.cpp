@@ -238,15 +238,17 @@ namespace {
 void attack_while_producing(bool everything) {
   temp_dir dir;
   auto port = free_port();
-  // A master: the one port serves clients and, over the same middleman, slave fetches.
+  // A master: clients on its port, slaves on the next (the replication door); both attacked.
   broker_process broker(dir.path(), dir.path() + "/store", port,
                         {"brokerRole=\"ASYNC_MASTER\"", "flushDiskType=\"SYNC_FLUSH\"",
-                         "brokerName=\"hostile-" + std::to_string(port) + "\""});
+                         "brokerName=\"hostile-" + std::to_string(port) + "\"", ha_token_set});
   std::vector<std::string> real;
   {
     // Record what real peers send: a producer, a consumer, and a slave's replication link.
     recording_proxy proxy(port);
+    recording_proxy ha_proxy(static_cast<uint16_t>(port + 1));
     auto via = "127.0.0.1:" + std::to_string(proxy.port());
+    auto ha_via = "127.0.0.1:" + std::to_string(ha_proxy.port());
     std::string out;
     REQUIRE(run(produce(via, "rec", 3, 1, "sync", dir.path() + "/rec-acked"), dir.path(), out)
             == 0);
@@ -255,13 +257,15 @@ void attack_while_producing(bool everything) {
         dir.path(), out, nullptr, 10s); // only its bytes matter: it may keep polling
     {
       broker_process slave(dir.path(), dir.path() + "/slave", free_port(),
-                           {"brokerRole=\"SLAVE\"", "haMasterAddress=\"" + via + "\"",
-                            "brokerName=\"hostile-" + std::to_string(port) + "\"",
+                           {"brokerRole=\"SLAVE\"", "haMasterAddress=\"" + ha_via + "\"",
+                            "brokerName=\"hostile-" + std::to_string(port) + "\"", ha_token_set,
                             "haSendHeartbeatInterval=200"});
       std::this_thread::sleep_for(1500ms);
       slave.crash();
     }
     real = proxy.sessions();
+    for (auto& session : ha_proxy.sessions())
+      real.push_back(session);
   }
   REQUIRE(real.size() >= 3);
   for (auto& s : real)
@@ -299,7 +303,7 @@ void attack_while_producing(bool everything) {
     // Sent anyway: baspGuard must drop these before CAF 0.17.6 crashes on them.
     if (hits_caf_null_payload_bug(bytes))
       ++skipped;
-    int fd = connect_to(port);
+    int fd = connect_to(static_cast<uint16_t>(port + rng() % 2));
     if (fd < 0) {
       refused = true; // the broker stopped accepting: checked below, after the producer ends
       break;

@@ -3,7 +3,7 @@
 
 #include "process.hpp"
 
-#include "actors/client.hpp"
+#include "client/client.hpp"
 
 #include <catch2/catch.hpp>
 

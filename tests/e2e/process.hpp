@@ -33,19 +33,33 @@ inline std::string slurp(const std::string& path) {
   return ss.str();
 }
 
-/// A port nobody listens on right now (bind to 0, read it, close).
+/// A port nobody listens on right now, whose next port is free too: a broker's replication
+/// door listens on listenPort + 1 unless told otherwise (bind both, read, close).
 inline uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = 0;
+    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+    socklen_t len = sizeof(a);
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    auto port = ntohs(a.sin_port);
+    int next = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in b = a;
+    b.sin_port = htons(static_cast<uint16_t>(port + 1));
+    bool both = port < 65535 && ::bind(next, reinterpret_cast<sockaddr*>(&b), sizeof(b)) == 0;
+    ::close(next);
+    ::close(fd);
+    if (both)
+      return port;
+  }
+  throw std::runtime_error("no two consecutive free ports");
 }
+
+/// The shared secret of the master/slave pairs the tests start (replication needs one).
+inline const char* ha_token_set = "haAuthToken=\"e2e-secret\"";
 
 /// A child process with stdout and stderr in files. Killed (SIGKILL) on destruction if still
 /// running, so a failing test leaves nothing behind.
@@ -167,6 +181,10 @@ public:
   std::string address() const {
     return "127.0.0.1:" + std::to_string(port_);
   }
+  /// Where its slaves attach (the replication door: listenPort + 1).
+  std::string ha_address() const {
+    return "127.0.0.1:" + std::to_string(port_ + 1);
+  }
   child& proc() {
     return *proc_;
   }
@@ -194,6 +212,9 @@ public:
     path_ = ::mkdtemp(tmpl);
   }
   ~temp_dir() {
+    // HOLDFAST_KEEP_TMP=1 keeps the stores and logs of a failing run to look at.
+    if (std::getenv("HOLDFAST_KEEP_TMP") != nullptr)
+      return;
     std::error_code ec;
     std::filesystem::remove_all(path_, ec);
   }

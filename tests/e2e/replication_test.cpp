@@ -73,8 +73,13 @@ std::string name_of(uint16_t master_port) {
 std::vector<std::string> slave_sets(uint16_t master_port, const std::string& flush,
                                     std::vector<std::string> extra = {}) {
   std::vector<std::string> s{"brokerRole=\"SLAVE\"", name_of(master_port),
-                             "haMasterAddress=\"127.0.0.1:" + std::to_string(master_port) + "\"",
+                             "haMasterAddress=\"127.0.0.1:" + std::to_string(master_port + 1) + "\"",
                              "flushDiskType=\"" + flush + "\"", "haSendHeartbeatInterval=500"};
+  bool own_token = false;
+  for (auto& e : extra)
+    own_token = own_token || e.rfind("haAuthToken=", 0) == 0;
+  if (!own_token)
+    s.push_back(ha_token_set);
   s.insert(s.end(), extra.begin(), extra.end());
   return s;
 }
@@ -98,7 +103,7 @@ TEST_CASE("SEND_OK from a SYNC_MASTER survives the permanent loss of the master"
     auto mstore = dir.path() + "/m" + std::to_string(round);
     auto master = std::make_unique<broker_process>(
       dir.path(), mstore, mport,
-      std::vector<std::string>{"brokerRole=\"SYNC_MASTER\"", "flushDiskType=\"SYNC_FLUSH\"",
+      std::vector<std::string>{"brokerRole=\"SYNC_MASTER\"", ha_token_set, "flushDiskType=\"SYNC_FLUSH\"",
                                name_of(mport)});
     broker_process slave(dir.path(), dir.path() + "/s" + std::to_string(round), free_port(),
                          slave_sets(mport, "SYNC_FLUSH"));
@@ -136,7 +141,7 @@ TEST_CASE("a stopped slave gives FLUSH_SLAVE_TIMEOUT, and SEND_OK again once it 
   temp_dir dir;
   auto mport = free_port();
   broker_process master(dir.path(), dir.path() + "/m", mport,
-                        {"brokerRole=\"SYNC_MASTER\"", "flushDiskType=\"SYNC_FLUSH\"",
+                        {"brokerRole=\"SYNC_MASTER\"", ha_token_set, "flushDiskType=\"SYNC_FLUSH\"",
                          "slaveTimeout=1000", name_of(mport)});
   broker_process slave(dir.path(), dir.path() + "/s", free_port(), slave_sets(mport, "SYNC_FLUSH"));
   REQUIRE(wait_attached(dir.path(), master.address()));
@@ -165,7 +170,7 @@ TEST_CASE("no slave, or a slave too far behind, gives SLAVE_NOT_AVAILABLE at onc
   temp_dir dir;
   auto gap = GENERATE(std::string("none"), std::string("too far"));
   auto mport = free_port();
-  std::vector<std::string> sets{"brokerRole=\"SYNC_MASTER\"", "flushDiskType=\"SYNC_FLUSH\"",
+  std::vector<std::string> sets{"brokerRole=\"SYNC_MASTER\"", ha_token_set, "flushDiskType=\"SYNC_FLUSH\"",
                                 name_of(mport)};
   if (gap == "too far")
     sets.push_back("haMaxGapNotInSync=1"); // any new record puts the slave out of sync
@@ -197,7 +202,8 @@ TEST_CASE("an ASYNC_MASTER's slave holds a byte-identical commit log once produc
   auto mport = free_port();
   auto mstore = dir.path() + "/m", sstore = dir.path() + "/s";
   broker_process master(dir.path(), mstore, mport, {"mappedFileSizeCommitLog=262144",
-                                                    "maxMessageSize=65536", name_of(mport)});
+                                                    "maxMessageSize=65536", name_of(mport),
+                                                    ha_token_set});
   broker_process slave(dir.path(), sstore, free_port(),
                        slave_sets(mport, "ASYNC_FLUSH",
                                   {"mappedFileSizeCommitLog=262144", "maxMessageSize=65536"}));
@@ -225,7 +231,7 @@ TEST_CASE("a restarted slave catches up, and a slave longer than its master trun
   auto mstore = dir.path() + "/m", sstore = dir.path() + "/s";
   auto sets = slave_sets(mport, "ASYNC_FLUSH");
   std::string out;
-  std::vector<std::string> msets{name_of(mport)};
+  std::vector<std::string> msets{name_of(mport), ha_token_set};
   auto master = std::make_unique<broker_process>(dir.path(), mstore, mport, msets);
   auto slave = std::make_unique<broker_process>(dir.path(), sstore, sport, sets);
   REQUIRE(run(produce(master->address(), "r", 100, 4, "sync", dir.path() + "/a1"), dir.path(), out)
@@ -287,7 +293,7 @@ TEST_CASE("a slave of another broker set is refused", "[replication]") {
   temp_dir dir;
   auto mport = free_port();
   broker_process master(dir.path(), dir.path() + "/m", mport,
-                        {"brokerRole=\"SYNC_MASTER\"", name_of(mport)});
+                        {"brokerRole=\"SYNC_MASTER\"", ha_token_set, name_of(mport)});
   auto sets = slave_sets(mport, "ASYNC_FLUSH");
   sets[1] = "brokerName=\"someone-else\"";
   broker_process stranger(dir.path(), dir.path() + "/s", free_port(), sets);

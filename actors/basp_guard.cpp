@@ -1,8 +1,9 @@
-#include "runtime/basp_guard.hpp"
+#include "actors/basp_guard.hpp"
 
 #include "runtime/log.hpp"
 
 #include <asio.hpp>
+#include <caf/atom.hpp>
 
 #include <array>
 #include <atomic>
@@ -34,6 +35,13 @@ struct session : std::enable_shared_from_this<session> {
   size_t have = 0;          // bytes in `in`, from its start
   uint64_t payload_left = 0; // of the frame being forwarded
   std::string peer;
+  // The broker's direction, parsed only to learn which of its actors wait for an answer from
+  // this peer: (actor id, request id) of each request sent. A response may reach only those.
+  basp_guard::peer_view view;
+  std::array<unsigned char, header_size> out_header{};
+  size_t out_header_have = 0;
+  uint64_t out_payload_left = 0;
+  void learn_requests(const char* data, size_t n);
 
   void start(uint16_t target);
   void read_client();
@@ -114,8 +122,10 @@ void session::read_client() {
         if (s.have - pos < header_size)
           break;
         uint32_t len = 0;
-        auto why = basp_guard::check_header(
-          reinterpret_cast<const unsigned char*>(s.in.data() + pos), s.guard.opts.max_payload, len);
+        auto h = reinterpret_cast<const unsigned char*>(s.in.data() + pos);
+        auto why = basp_guard::check_header(h, s.guard.opts.max_payload, len);
+        if (why.empty())
+          why = basp_guard::check_destination(h, s.guard.opts.doors, s.view);
         if (!why.empty()) {
           ++s.guard.refused;
           log_warning("basp guard: dropped the connection from {}: {}", s.peer, why);
@@ -144,6 +154,49 @@ void session::read_client() {
     });
 }
 
+void session::learn_requests(const char* data, size_t n) {
+  constexpr uint8_t direct_message = 2;
+  size_t pos = 0;
+  while (pos < n) {
+    if (out_payload_left > 0) {
+      auto take = std::min<uint64_t>(out_payload_left, n - pos);
+      pos += take;
+      out_payload_left -= take;
+      continue;
+    }
+    auto take = std::min(header_size - out_header_have, n - pos);
+    std::memcpy(out_header.data() + out_header_have, data + pos, take);
+    out_header_have += take;
+    pos += take;
+    if (out_header_have < header_size)
+      break;
+    out_header_have = 0;
+    auto h = out_header.data();
+    auto be = [h](int at, int len) {
+      uint64_t v = 0;
+      for (int i = 0; i < len; ++i)
+        v = (v << 8) | h[at + i];
+      return v;
+    };
+    out_payload_left = be(4, 4);
+    auto op = be(8, 8);
+    constexpr uint64_t response_flag = 0x8000000000000000ull;
+    constexpr uint64_t request_id_mask = 0x0FFFFFFFFFFFFFFFull;
+    if (h[0] != direct_message)
+      continue;
+    // Bounded: a peer that never answers cannot make the guard grow without limit; the
+    // oldest entries go (their answers are then refused, as if late).
+    auto source = be(16, 8);
+    if (view.introduced.size() < 4096)
+      view.introduced.insert(source);
+    if ((op & response_flag) == 0 && (op & request_id_mask) != 0) {
+      if (view.awaiting.size() >= 4096)
+        view.awaiting.erase(view.awaiting.begin());
+      view.awaiting.insert({source, op & request_id_mask});
+    }
+  }
+}
+
 void session::read_upstream() {
   auto self = shared_from_this();
   upstream.async_read_some(asio::buffer(out), [self](const asio::error_code& ec, size_t n) {
@@ -151,6 +204,7 @@ void session::read_upstream() {
       self->close();
       return;
     }
+    self->learn_requests(self->out.data(), n);
     asio::async_write(self->client, asio::buffer(self->out.data(), n),
                       [self](const asio::error_code& ec, size_t) {
                         if (ec) {
@@ -177,6 +231,52 @@ std::string basp_guard::check_header(const unsigned char* h, uint64_t max_payloa
     return "BASP payload of " + std::to_string(payload_len) + " bytes, more than "
            + std::to_string(max_payload);
   return {};
+}
+
+std::string basp_guard::check_destination(const unsigned char* h,
+                                          const std::vector<uint64_t>& doors,
+                                          peer_view& view) {
+  constexpr uint8_t direct_message = 2, routed_message = 3, monitor_message = 4;
+  constexpr uint8_t named_receiver_flag = 0x01;
+  auto kind = h[0];
+  if (doors.empty())
+    return {};
+  if (kind == routed_message)
+    return "a routed BASP message (this broker routes nothing)";
+  if (kind != direct_message && kind != monitor_message)
+    return {};
+  uint64_t dest = 0;
+  for (int i = 24; i < 32; ++i)
+    dest = (dest << 8) | h[i];
+  uint64_t op = 0;
+  for (int i = 8; i < 16; ++i)
+    op = (op << 8) | h[i];
+  constexpr uint64_t response_flag = 0x8000000000000000ull;
+  constexpr uint64_t request_id_mask = 0x0FFFFFFFFFFFFFFFull;
+  if (kind == direct_message && (op & response_flag) != 0) {
+    // An answer: only to a request this connection carried from the broker, and only once.
+    if (view.awaiting.erase({dest, op & request_id_mask}) > 0)
+      return {};
+    return "a BASP response to actor " + std::to_string(dest) + " that asked this peer nothing";
+  }
+  if (kind == direct_message && (h[3] & named_receiver_flag) != 0) {
+    // Every CAF node asks a new peer's spawn server for its "info" when it connects. That
+    // actor can only spawn actor types registered by name, and a broker registers none; the
+    // config server (which takes `put`) and every other name stay unreachable.
+    if (dest == static_cast<uint64_t>(caf::atom("SpawnServ")))
+      return {};
+    return "a BASP message to a named actor";
+  }
+  for (auto d : doors)
+    if (d == dest)
+      return {};
+  // A monitor request, or a message that is no request (CAF's spawn-server exchange on connect
+  // answers so), for an actor that spoke to this peer first.
+  bool request = (op & request_id_mask) != 0;
+  if ((kind == monitor_message || !request) && view.introduced.count(dest) > 0)
+    return {};
+  return "a BASP message (kind " + std::to_string(kind) + ") to actor " + std::to_string(dest)
+         + ", which is not this port's door";
 }
 
 basp_guard::basp_guard(std::unique_ptr<impl> p) : impl_(std::move(p)) {

@@ -1,5 +1,6 @@
-#include "actors/producer.hpp"
+#include "client/producer.hpp"
 
+#include "actors/wire/connect.hpp"
 #include "runtime/log.hpp"
 
 #include <caf/io/all.hpp>
@@ -38,11 +39,35 @@ void post_tick(self_ptr self) {
 
 void send_hello(self_ptr self);
 
-// A send that failed for good. If it was stamped with the current producer id, its stream may
-// now have a hole that would refuse every later send: retire the id, take a new one.
+// Sends stamped with `pid` that are not answered yet; the id's secret is kept while any are.
+void release(self_ptr self, const producer_state::pending& p) {
+  auto& st = self->state;
+  auto pid = p.msg.producer_id;
+  if (pid == 0)
+    return;
+  auto it = st.stamped.find(pid);
+  if (it == st.stamped.end() || --it->second > 0)
+    return;
+  st.stamped.erase(it);
+  if (pid != st.producer_id) {
+    st.secrets.erase(pid);
+    std::erase_if(st.failed_at, [pid](const auto& e) { return std::get<0>(e.first) == pid; });
+  }
+}
+
+// A send that failed for good. It may or may not have been stored, so its stream may now have
+// a hole that refuses every later send of that id: remember where, retire the id if it is the
+// current one, and take a new one for sends not stamped yet.
 void fail(self_ptr self, producer_state::pending& p, const caf::error& err) {
   auto& st = self->state;
   p.deliver(err);
+  if (p.msg.producer_id != 0) {
+    auto key = std::make_tuple(p.msg.producer_id, p.msg.topic, p.msg.queue_id);
+    auto [it, fresh] = st.failed_at.try_emplace(key, p.msg.sequence, err);
+    if (!fresh && p.msg.sequence < it->second.first)
+      it->second = {p.msg.sequence, err};
+  }
+  release(self, p);
   if (p.msg.producer_id != 0 && p.msg.producer_id == st.producer_id) {
     st.producer_id = 0;
     st.next_sequence.clear();
@@ -51,9 +76,13 @@ void fail(self_ptr self, producer_state::pending& p, const caf::error& err) {
   }
 }
 
-bool is_sequence_gap(const caf::error& err) {
-  return err.category() == caf::atom("holdfast")
-         && err.code() == static_cast<uint8_t>(broker_errc::out_of_sequence);
+// A gap after a send of the same stream failed for good is permanent for this id: such a send
+// fails with the earlier send's error, which is why it cannot be stored.
+const caf::error* behind_hole(producer_state& st, const message& m) {
+  auto it = st.failed_at.find(std::make_tuple(m.producer_id, m.topic, m.queue_id));
+  if (it == st.failed_at.end() || it->second.first >= m.sequence)
+    return nullptr;
+  return &it->second.second;
 }
 
 void on_failure(self_ptr self, std::vector<producer_state::pending>& batch,
@@ -61,21 +90,17 @@ void on_failure(self_ptr self, std::vector<producer_state::pending>& batch,
   auto& st = self->state;
   auto now = clock_type::now();
   bool requeued = false;
-  bool gap = is_sequence_gap(err);
-  bool restamped = false;
+  bool gap = is(err, broker_errc::out_of_sequence);
   for (auto& p : batch) {
-    if (gap && now < p.deadline) {
+    if (auto hole = gap ? behind_hole(st, p.msg) : nullptr) {
+      auto why = *hole;
+      fail(self, p, why);
+    } else if (gap && now < p.deadline) {
       // Nothing of the batch was stored: an earlier send of a stream is still on its way (it
-      // goes first, sends are dispatched in order), or the stream was retired. A re-stamped
-      // send joins the back of the queue: sends already stamped under the new id have lower
-      // sequence numbers and must reach the broker first.
-      if (p.msg.producer_id != st.producer_id) {
-        p.msg.producer_id = 0;
-        p.order = ++st.arrivals;
-        restamped = true;
-      }
+      // goes first, sends are dispatched in order). Never re-stamped: a member that was stored
+      // under its id before (a lost reply) would be stored again under a new one.
       st.queue.push_back(std::move(p));
-    } else if (retriable(err) && p.attempts < p.max_retries && now < p.deadline) {
+    } else if (retriable(err) && !gap && p.attempts < p.max_retries && now < p.deadline) {
       ++p.attempts;
       st.queue.push_back(std::move(p));
       requeued = true;
@@ -83,10 +108,8 @@ void on_failure(self_ptr self, std::vector<producer_state::pending>& batch,
       fail(self, p, err);
     }
   }
-  if (gap && !restamped)
+  if (gap)
     post_tick(self); // give the earlier send a moment instead of bouncing at once
-  else if (gap)
-    post_drain(self);
   else if (requeued)
     post_drain(self);
 }
@@ -94,7 +117,16 @@ void on_failure(self_ptr self, std::vector<producer_state::pending>& batch,
 void send_hello(self_ptr self) {
   auto& st = self->state;
   st.hello_pending = true;
-  hello_req hello{st.opts.client_id, st.opts.auth_token};
+  hello_req hello{st.opts.client_id, st.opts.auth_token, {}, false};
+  // Claim the ids that sends are still stamped with (current first), so their retries on this
+  // connection are recognised; the broker gives a fresh id when the first claim fails.
+  if (st.producer_id != 0 && st.secrets.count(st.producer_id)) {
+    hello.claims.push_back(producer_claim{st.producer_id, st.secrets[st.producer_id]});
+    hello.resume = true;
+  }
+  for (auto& [pid, n] : st.stamped)
+    if (pid != st.producer_id && st.secrets.count(pid))
+      hello.claims.push_back(producer_claim{pid, st.secrets[pid]});
   self->request(st.broker, std::chrono::seconds(10), hello)
     .then(
       [self](hello_reply& r) {
@@ -104,8 +136,12 @@ void send_hello(self_ptr self) {
           if (r.producer_id == 0)
             log_warning("producer: the broker gave no producer id; sending without idempotence");
           // A new id starts new streams; sends stamped with an older id keep it.
-          st.producer_id = r.producer_id;
-          st.next_sequence.clear();
+          if (r.producer_id != st.producer_id) {
+            st.producer_id = r.producer_id;
+            st.next_sequence.clear();
+          }
+          if (r.producer_id != 0)
+            st.secrets[r.producer_id] = r.producer_secret;
         }
         post_drain(self);
         if (st.opts.send_timeout.count() <= static_cast<int64_t>(r.sync_flush_timeout_ms)
@@ -123,7 +159,7 @@ void send_hello(self_ptr self) {
       });
 }
 
-void adopt_broker(self_ptr self, partition_actor broker) {
+void adopt_broker(self_ptr self, client_door_actor broker) {
   auto& st = self->state;
   st.broker = std::move(broker);
   self->monitor(st.broker);
@@ -151,33 +187,21 @@ void reconnect(self_ptr self) {
   auto& st = self->state;
   if (st.connecting || st.opts.broker_address.empty())
     return;
-  std::string host;
-  uint16_t port = 0;
-  if (!parse_address(st.opts.broker_address, host, port))
-    return;
   st.connecting = true;
-  auto mm = self->home_system().middleman().actor_handle();
-  self->request(mm, caf::infinite, caf::connect_atom::value, host, port)
-    .then(
-      [self](const caf::node_id&, caf::strong_actor_ptr& ptr, const std::set<std::string>&) {
-        auto& st = self->state;
-        st.connecting = false;
-        if (!ptr) {
-          count_failed_attempt(self, make_error(broker_errc::storage_failure,
-                                                "broker " + st.opts.broker_address
-                                                  + " offers no actor"));
-          post_tick(self);
-          return;
-        }
-        log_info("producer: reconnected to {}", st.opts.broker_address);
-        adopt_broker(self, caf::actor_cast<partition_actor>(std::move(ptr)));
-        post_drain(self);
-      },
-      [self](caf::error& err) {
-        self->state.connecting = false;
-        count_failed_attempt(self, err);
-        post_tick(self);
-      });
+  connect_async<client_door_actor>(
+    self, st.opts.broker_address,
+    [self](client_door_actor door) {
+      auto& st = self->state;
+      st.connecting = false;
+      log_info("producer: reconnected to {}", st.opts.broker_address);
+      adopt_broker(self, std::move(door));
+      post_drain(self);
+    },
+    [self](caf::error err) {
+      self->state.connecting = false;
+      count_failed_attempt(self, err);
+      post_tick(self);
+    });
 }
 
 void dispatch(self_ptr self, std::vector<producer_state::pending> batch) {
@@ -199,13 +223,14 @@ void dispatch(self_ptr self, std::vector<producer_state::pending> batch) {
   auto shared = std::make_shared<std::vector<producer_state::pending>>(std::move(batch));
   self->request(st.broker, caf::duration{budget}, std::move(req))
     .then(
-      [shared](append_reply& reply) {
+      [self, shared](append_reply& reply) {
         auto& b = *shared;
         for (size_t i = 0; i < b.size(); ++i) {
           if (i < reply.results.size())
             b[i].deliver(std::move(reply.results[i]));
           else
             b[i].deliver(make_error(broker_errc::storage_failure, "short reply"));
+          release(self, b[i]);
         }
       },
       [self, shared](caf::error& err) { on_failure(self, *shared, err); });
@@ -304,24 +329,6 @@ void producer_state::pending::deliver(const caf::error& err) {
   }
 }
 
-bool parse_address(const std::string& addr, std::string& host, uint16_t& port) {
-  auto colon = addr.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == addr.size())
-    return false;
-  host = addr.substr(0, colon);
-  auto p = addr.substr(colon + 1);
-  unsigned long v = 0;
-  for (char c : p) {
-    if (c < '0' || c > '9')
-      return false;
-    v = v * 10 + static_cast<unsigned long>(c - '0');
-    if (v > 65535)
-      return false;
-  }
-  port = static_cast<uint16_t>(v);
-  return port != 0;
-}
-
 std::string make_msg_id_prefix() {
   std::random_device rd;
   char buf[48];
@@ -330,7 +337,7 @@ std::string make_msg_id_prefix() {
   return buf;
 }
 
-producer_actor::behavior_type producer(self_ptr self, partition_actor broker,
+producer_actor::behavior_type producer(self_ptr self, client_door_actor broker,
                                        producer_options opts) {
   self->state.opts = opts;
   self->state.id_prefix = make_msg_id_prefix();
@@ -379,6 +386,7 @@ producer_actor::behavior_type producer(self_ptr self, partition_actor broker,
             continue;
           p.msg.producer_id = st.producer_id;
           p.msg.sequence = st.next_sequence[{p.msg.topic, p.msg.queue_id}]++;
+          ++st.stamped[st.producer_id];
         }
       }
       std::vector<producer_state::pending> batch;

@@ -1,6 +1,7 @@
-#include "actors/client.hpp"
+#include "client/client.hpp"
 
-#include "actors/type_registry.hpp"
+#include "actors/wire/connect.hpp"
+#include "actors/wire/type_registry.hpp"
 #include "runtime/log.hpp"
 
 #include <caf/all.hpp>
@@ -28,23 +29,43 @@ std::unique_ptr<caf::actor_system_config> make_config() {
   return cfg;
 }
 
-partition_actor connect(caf::actor_system& sys, const std::string& addr) {
-  std::string host;
-  uint16_t port = 0;
-  if (!parse_address(addr, host, port))
-    throw remote_error("invalid broker address '" + addr + "' (expected HOST:PORT)");
-  auto h = sys.middleman().remote_actor<partition_actor>(host, port);
+client_door_actor connect(caf::actor_system& sys, const std::string& addr) {
+  auto h = connect_blocking<client_door_actor>(sys, addr);
   if (!h)
     throw remote_error("cannot connect to broker " + addr + ": " + sys.render(h.error()));
   return *h;
 }
 
-hello_reply say_hello(caf::actor_system& sys, const partition_actor& broker,
-                      const std::string& client_id, const std::string& token) {
+// A long-lived actor that says hello and sends the group heartbeats for a consumer: while it
+// lives the broker keeps this connection's session, and when it goes (the process exits, the
+// connection breaks) the broker ends the session and the member leaves its group at once.
+caf::actor spawn_session(caf::actor_system& sys, const client_door_actor& door) {
+  auto broker = caf::actor_cast<caf::actor>(door);
+  return sys.spawn([broker](caf::event_based_actor* self) -> caf::behavior {
+    auto forward = [self, broker](auto req, auto reply_tag) {
+      using reply_type = decltype(reply_tag);
+      auto rp = self->make_response_promise<reply_type>();
+      self->request(broker, caf::duration{std::chrono::seconds(10)}, std::move(req))
+        .then([rp](reply_type& r) mutable { rp.deliver(std::move(r)); },
+              [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+      return rp;
+    };
+    return {
+      [forward](hello_req& req) { return forward(std::move(req), hello_reply{}); },
+      [forward](group_heartbeat_req& req) {
+        return forward(std::move(req), group_heartbeat_reply{});
+      },
+    };
+  });
+}
+
+template <class Handle>
+hello_reply say_hello(caf::actor_system& sys, const Handle& broker, const std::string& client_id,
+                      const std::string& token) {
   caf::scoped_actor self{sys};
   hello_reply out;
   caf::error err;
-  hello_req req{client_id, token};
+  hello_req req{client_id, token, {}};
   self->request(broker, caf::duration{10s}, req)
     .receive([&](hello_reply& r) { out = std::move(r); }, [&](caf::error& e) { err = e; });
   if (err)
@@ -235,7 +256,8 @@ void consumer::start() {
   sys_cfg_ = make_config();
   sys_ = std::make_unique<caf::actor_system>(*sys_cfg_);
   broker_ = connect(*sys_, cfg_.broker);
-  hello_ = say_hello(*sys_, broker_, cfg_.client_id, cfg_.auth_token);
+  session_ = spawn_session(*sys_, broker_);
+  hello_ = say_hello(*sys_, session_, cfg_.client_id, cfg_.auth_token);
   subs_.clear();
   subs_.push_back(subscription{cfg_.topic, 0, {}});
   for (auto& t : cfg_.extra_topics)
@@ -249,20 +271,6 @@ void consumer::start() {
     }
     return;
   }
-  // One long-lived actor sends the heartbeats: the broker monitors it, so this member leaves
-  // its group the moment this process dies or disconnects.
-  auto broker = caf::actor_cast<caf::actor>(broker_);
-  member_ = sys_->spawn([broker](caf::event_based_actor* self) -> caf::behavior {
-    return {
-      [self, broker](group_heartbeat_req& req) -> caf::result<group_heartbeat_reply> {
-        auto rp = self->make_response_promise<group_heartbeat_reply>();
-        self->request(broker, caf::duration{std::chrono::seconds(10)}, std::move(req))
-          .then([rp](group_heartbeat_reply& r) mutable { rp.deliver(std::move(r)); },
-                [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
-        return rp;
-      },
-    };
-  });
   heartbeat();
 }
 
@@ -282,7 +290,7 @@ void consumer::heartbeat(bool leave) {
       req.owned.push_back(q);
     req.interval_ms = static_cast<uint32_t>(cfg_.heartbeat_interval.count());
     req.leave = leave;
-    auto r = ask_broker<group_heartbeat_reply>(*sys_, member_, caf::duration{15s}, std::move(req));
+    auto r = ask_broker<group_heartbeat_reply>(*sys_, session_, caf::duration{15s}, std::move(req));
     if (leave)
       continue;
     sub.queue_count = r.queue_count;
@@ -307,20 +315,23 @@ void consumer::heartbeat(bool leave) {
 void consumer::shutdown() {
   if (!sys_)
     return;
-  if (member_) {
-    auto m = member_;
+  auto session = session_;
+  session_ = nullptr;
+  if (!cfg_.group.empty() && session) {
     try {
+      session_ = session;
       heartbeat(true);
+      session_ = nullptr;
     } catch (...) {
-      member_ = nullptr;
-      caf::anon_send_exit(m, caf::exit_reason::user_shutdown);
+      session_ = nullptr;
+      caf::anon_send_exit(session, caf::exit_reason::user_shutdown);
       broker_ = nullptr;
       sys_.reset();
       throw;
     }
-    member_ = nullptr;
-    caf::anon_send_exit(m, caf::exit_reason::user_shutdown);
   }
+  if (session)
+    caf::anon_send_exit(session, caf::exit_reason::user_shutdown);
   broker_ = nullptr;
   sys_.reset();
   subs_.clear();
@@ -380,8 +391,13 @@ std::vector<stored_message> consumer::poll() {
         .receive(
           [&](pull_reply& r) {
             got = std::move(r.msgs);
-            if (!got.empty())
+            if (r.moved) {
+              log_warning("consumer: {} queue {}: offset {} is past the queue's end; continuing "
+                          "at {}", sub.topic, q, sub.next[q], r.next_offset);
               sub.next[q] = r.next_offset;
+            } else if (!got.empty()) {
+              sub.next[q] = r.next_offset;
+            }
           },
           [&](caf::error& e) { err = e; });
       if (err)
@@ -405,6 +421,8 @@ std::vector<stored_message> consumer::poll() {
     caf::error err;
     self->receive(
       [&](pull_reply& r) {
+        if (r.moved)
+          return; // the quick round of the next poll moves the position
         if (r.msgs.empty())
           return;
         auto& first = r.msgs.front();

@@ -1,4 +1,4 @@
-#include "actors/protocol.hpp"
+#include "actors/wire/common.hpp"
 
 namespace holdfast {
 
@@ -17,6 +17,7 @@ std::string_view to_string(broker_errc x) noexcept {
     case broker_errc::out_of_order: return "out_of_order";
     case broker_errc::out_of_sequence: return "out_of_sequence";
     case broker_errc::sequence_expired: return "sequence_expired";
+    case broker_errc::unknown_producer: return "unknown_producer";
   }
   return "unknown";
 }
@@ -36,6 +37,10 @@ bool retriable(const caf::error& err) noexcept {
            && err.code() != static_cast<uint8_t>(broker_errc::unauthorized)
            && err.code() != static_cast<uint8_t>(broker_errc::sequence_expired);
   return true; // timeouts, broken connections, dead actors: worth another attempt
+}
+
+bool is(const caf::error& err, broker_errc x) noexcept {
+  return err.category() == category && err.code() == static_cast<uint8_t>(x);
 }
 
 std::string describe(const caf::error& err) {

@@ -8,7 +8,7 @@
 //
 // Kept out of client.hpp so that applications without Asio do not compile it.
 
-#include "actors/client.hpp"
+#include "client/client.hpp"
 
 #include <asio.hpp>
 

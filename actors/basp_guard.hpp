@@ -2,7 +2,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace holdfast {
 
@@ -17,6 +20,13 @@ namespace holdfast {
 /// first header that is of an unknown kind, has an empty payload where one is required, or
 /// announces more than `max_payload` bytes (docs/hostile-input.md).
 ///
+/// It also knows the door it fronts (`doors`: actor ids): CAF delivers a message to any actor
+/// in the receiving system's registry, by id or by name, so the guard drops a connection that
+/// addresses a message or a monitor request to anything else, names its receiver (but CAF's
+/// spawn server, which every node asks for its info on connect), or routes. Answers may reach
+/// only the broker's actors that sent that peer a request, once each: the guard reads the
+/// headers of the broker's direction to know them.
+///
 /// Frames are parsed in place and forwarded in the chunks they arrived in; the direction from
 /// the broker is copied as is. Runs its own thread (standalone Asio).
 class basp_guard {
@@ -26,6 +36,8 @@ public:
     uint16_t listen_port = 0;   ///< 0: any free port
     uint16_t target_port = 0;   ///< the middleman's loopback port
     uint64_t max_payload = 256ull << 20;
+    /// Actor ids a peer may address (direct messages, monitor requests); empty: any.
+    std::vector<uint64_t> doors;
   };
 
   /// Binds and starts; null with `error` set when the address cannot be bound.
@@ -44,6 +56,20 @@ public:
   /// pass, else why not. Exposed for tests.
   [[nodiscard]] static std::string check_header(const unsigned char* h, uint64_t max_payload,
                                                 uint32_t& payload_len);
+
+  /// What one peer may address besides the door, learnt from the broker's direction: the
+  /// broker's actors that sent it anything (it may monitor them, as CAF does for every
+  /// sender it learns) and the requests they sent (each may be answered once).
+  struct peer_view {
+    std::set<uint64_t> introduced;
+    std::set<std::pair<uint64_t, uint64_t>> awaiting; ///< (actor id, request id)
+  };
+
+  /// Destination check of one header from a peer against the door ids and what the broker
+  /// sent that peer (an answer consumes its entry): empty when it may pass.
+  [[nodiscard]] static std::string check_destination(const unsigned char* h,
+                                                     const std::vector<uint64_t>& doors,
+                                                     peer_view& view);
 
   struct impl;
 

@@ -1,12 +1,11 @@
 #pragma once
 
-// Types shared by several actors and the wire: atoms, the broker error enum, and the CAF
-// inspectors of the plain runtime/ types. Actor-specific messages live in that actor's header;
-// every type is registered once, in type_registry.cpp.
+// What both doors and the client library share: the atoms, the broker's error enum, and the
+// CAF inspectors of the plain message types of runtime/message.hpp. The messages of each door
+// live in that door's wire header (client_wire.hpp, replication_wire.hpp); every type is
+// registered once, in type_registry.cpp.
 
-#include "runtime/errc.hpp"
 #include "runtime/message.hpp"
-#include "runtime/store.hpp"
 
 #include <caf/all.hpp>
 
@@ -14,12 +13,13 @@
 
 namespace holdfast {
 
-using checkpoint_atom = caf::atom_constant<caf::atom("hf_ckpt")>;
 using status_atom = caf::atom_constant<caf::atom("hf_status")>;
+// Internal: timers and shutdown. Atoms are only names; what matters is that no published
+// interface accepts them (actors/client_door.hpp, actors/replication_door.hpp).
+using checkpoint_atom = caf::atom_constant<caf::atom("hf_ckpt")>;
 using shutdown_atom = caf::atom_constant<caf::atom("hf_stop")>;
 using tick_atom = caf::atom_constant<caf::atom("hf_tick")>;
 using drain_atom = caf::atom_constant<caf::atom("hf_drain")>;
-using ha_position_atom = caf::atom_constant<caf::atom("hf_hapos")>;
 
 /// Errors a broker replies with (as caf::error, category "holdfast"). A send that returns one
 /// of these was NOT stored; a send_status is always "stored, with this much safety".
@@ -29,11 +29,12 @@ enum class broker_errc : uint8_t {
   storage_failure = 2, ///< write or fsync failed; after a failed fsync every later send too
   shutting_down = 3,   ///< the broker is stopping
   not_master = 4,      ///< sends go to the master
-  unauthorized = 5,    ///< a replication peer without the right haAuthToken
+  unauthorized = 5,    ///< a missing or wrong token, or a request without a session
   out_of_order = 6,    ///< replicated bytes that do not continue the log, or an impossible ack
-  out_of_sequence = 7, ///< an idempotent producer's sequence number skips ahead (a gap) or
-                       ///< came twice in one batch: nothing of the batch was stored
+  out_of_sequence = 7, ///< an idempotent producer's sequence number does not continue its
+                       ///< stream: nothing of the batch was stored
   sequence_expired = 8, ///< a retried send stored long ago: its original result is forgotten
+  unknown_producer = 9, ///< a producer id this connection was not given and did not claim
 };
 
 [[nodiscard]] std::string_view to_string(broker_errc x) noexcept;
@@ -44,6 +45,9 @@ caf::error make_error(broker_errc x, std::string context);
 /// True for errors where another attempt may succeed (timeouts, lost connections, a broker
 /// restarting); false for refusals of the message itself.
 [[nodiscard]] bool retriable(const caf::error& err) noexcept;
+
+/// True when `err` is the broker error `x`.
+[[nodiscard]] bool is(const caf::error& err, broker_errc x) noexcept;
 
 /// "invalid_message: topic name must match ..." for any CAF or broker error.
 [[nodiscard]] std::string describe(const caf::error& err);

@@ -1,7 +1,6 @@
 #pragma once
 
-#include "actors/partition.hpp"
-#include "actors/protocol.hpp"
+#include "actors/wire/client_wire.hpp"
 
 #include <caf/all.hpp>
 
@@ -9,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace holdfast {
@@ -34,29 +34,6 @@ struct producer_options {
   std::chrono::milliseconds request_timeout{0};
 };
 
-/// A send with its own retry count (the async API uses retryTimesWhenSendAsyncFailed).
-struct send_req {
-  message msg;
-  int32_t retries = 2;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, send_req& x) {
-  return f(caf::meta::type_name("holdfast::send_req"), x.msg, x.retries);
-}
-
-/// RocketMQ's batch send: stored all or nothing (one append), one result per message. Stamped
-/// and retried like single sends, so a retried batch is not stored twice either.
-struct batch_send_req {
-  std::vector<message> msgs;
-  int32_t retries = 2;
-};
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, batch_send_req& x) {
-  return f(caf::meta::type_name("holdfast::batch_send_req"), x.msgs, x.retries);
-}
-
 /// The producer actor: applications (or their actors) `request` a send of a `message` and get
 /// its `send_result`, or an error once the retries are used up.
 ///
@@ -73,13 +50,16 @@ typename Inspector::result_type inspect(Inspector& f, batch_send_req& x) {
 /// (invalid_message) is not. A send_status other than SEND_OK is an answer, not a failure: it is
 /// returned as is (the seed: the application decides how to compensate).
 ///
-/// Idempotence (enableIdempotence, default on): every hello gets a fresh producer id from the
-/// broker; each send is stamped, when it is first dispatched, with that id and the next
-/// sequence number of its stream (topic, requested queue), and keeps both across retries, so
-/// the broker answers a retry of a stored message with the original result. Sends go out in
-/// stamping order. An out_of_sequence refusal (an earlier send of the stream is still being
-/// retried) is retried without counting as an attempt; a send that fails for good retires the
-/// producer id (its stream may now have a hole) and later sends get a new one.
+/// Idempotence (enableIdempotence, default on): the hello gives a producer id (and the secret
+/// that proves ownership of it on a later connection); each send is stamped, when it is first
+/// dispatched, with that id and the next sequence number of its stream (topic, requested
+/// queue), and keeps both across retries, so the broker answers a retry of a stored message
+/// with the original result. Sends go out in stamping order. An out_of_sequence refusal (an
+/// earlier send of the stream is still being retried) is retried without counting as an
+/// attempt; a send that fails for good retires the producer id (its stream may now have a
+/// hole) and later sends get a new one. A stamped send is never re-stamped: once it may have
+/// been stored under one id, another id would store it twice. After a reconnect, the hello
+/// claims every id that still has stamped sends, so their retries are recognised.
 ///
 /// Connection: the broker handle is monitored. When it goes down and broker_address is set,
 /// the actor reconnects through the middleman (every 200 ms) while sends wait; a send whose
@@ -111,7 +91,7 @@ struct producer_state {
     std::chrono::steady_clock::time_point deadline;
     uint64_t order = 0; ///< arrival order: sends are dispatched (and stamped) in it
   };
-  partition_actor broker;
+  client_door_actor broker;
   producer_options opts;
   hello_reply hello;
   std::vector<pending> queue;
@@ -124,17 +104,21 @@ struct producer_state {
   uint64_t arrivals = 0;
   bool hello_pending = false;  ///< sends wait for the hello: it carries the producer id
   uint64_t producer_id = 0;    ///< 0: none yet, or retired
+  /// The secret of each id this producer was given and may still have stamped sends for.
+  std::map<uint64_t, uint64_t> secrets;
+  /// Unanswered sends per producer id they are stamped with.
+  std::map<uint64_t, size_t> stamped;
+  /// Per stream of an id (id, topic, requested queue): the lowest sequence number that failed
+  /// for good, and why. A gap behind it is permanent: that id can never store those sends.
+  std::map<std::tuple<uint64_t, std::string, int32_t>, std::pair<uint64_t, caf::error>> failed_at;
   std::map<std::pair<std::string, int32_t>, uint64_t> next_sequence;
   static inline const char* name = "holdfast.producer";
 };
 
 producer_actor::behavior_type producer(producer_actor::stateful_pointer<producer_state> self,
-                                       partition_actor broker, producer_options opts);
+                                       client_door_actor broker, producer_options opts);
 
 /// A process-unique prefix for message ids: time, pid and randomness.
 [[nodiscard]] std::string make_msg_id_prefix();
-
-/// Splits "host:port"; false when it is not of that form.
-[[nodiscard]] bool parse_address(const std::string& addr, std::string& host, uint16_t& port);
 
 } // namespace holdfast

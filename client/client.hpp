@@ -5,8 +5,8 @@
 // offsets. Both talk to a holdfast-broker over the CAF middleman. This is the API's edge: it
 // throws (the seed's send() throws on broker or network failure); nothing inside does.
 
-#include "actors/partition.hpp"
-#include "actors/producer.hpp"
+#include "actors/wire/client_wire.hpp"
+#include "client/producer.hpp"
 #include "runtime/message.hpp"
 
 #include <atomic>
@@ -110,7 +110,7 @@ private:
   producer_config cfg_;
   std::unique_ptr<caf::actor_system_config> sys_cfg_;
   std::unique_ptr<caf::actor_system> sys_;
-  partition_actor broker_;
+  client_door_actor broker_;
   producer_actor actor_;
   hello_reply hello_;
   std::string id_prefix_;
@@ -193,8 +193,10 @@ private:
   std::string id_;
   std::unique_ptr<caf::actor_system_config> sys_cfg_;
   std::unique_ptr<caf::actor_system> sys_;
-  partition_actor broker_;
-  caf::actor member_; ///< the actor heartbeats come from: the broker monitors it
+  client_door_actor broker_;
+  /// The actor the hello and the heartbeats come from: it anchors this consumer's session on
+  /// the broker (which trusts the connection while it lives) and its group membership.
+  caf::actor session_;
   hello_reply hello_;
   std::vector<subscription> subs_;
   std::chrono::steady_clock::time_point next_heartbeat_{};
