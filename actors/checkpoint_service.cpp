@@ -30,6 +30,12 @@ std::unique_ptr<checkpoint_job> checkpoint_slot::take() {
   return running_ ? nullptr : std::move(job_);
 }
 
+void checkpoint_slot::discard() {
+  std::unique_lock lock{mtx_};
+  idle_.wait(lock, [this] { return !running_; });
+  job_.reset();
+}
+
 void checkpoint_slot::wait_idle() {
   std::unique_lock lock{mtx_};
   idle_.wait(lock, [this] { return !running_; });

@@ -24,6 +24,9 @@ public:
   [[nodiscard]] std::unique_ptr<checkpoint_job> take();
   /// Blocks until no job is running (a clean shutdown writes the checkpoint itself).
   void wait_idle();
+  /// Waits for a running job, then drops the job in the slot, run or not: a job prepared
+  /// before the log was cut back would record offsets the log no longer has.
+  void discard();
 
 private:
   std::mutex mtx_;

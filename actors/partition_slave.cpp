@@ -89,6 +89,7 @@ caf::result<ha_position> on_ha_truncate(self_ptr self, ha_truncate_req& req) {
     to = last ? std::min(st.store->log()->write_offset(), last->start_offset) : 0;
   }
   uint64_t dropped = 0;
+  st.admin.checkpoint_jobs->discard();
   if (auto e = st.store->truncate_to(to, dropped); e != errc::ok)
     return make_error(broker_errc::storage_failure,
                       std::string("truncation failed: ") + std::string(to_string(e)));

@@ -135,6 +135,7 @@ errc message_store::open(file_system& fs, store_options opts,
       return errc::corrupt;
   }
   st->log_ = std::move(log);
+  st->checkpoint_at_ = cp;
   if (auto e = st->load_producers(); e != errc::ok)
     return e;
   if (auto e = epoch_history::open(fs, root + "/epochs", st->epochs_); e != errc::ok) {
@@ -668,11 +669,27 @@ errc message_store::truncate_to(uint64_t offset, uint64_t& dropped) {
   dropped = end > offset ? end - offset : 0;
   if (dropped == 0)
     return epochs_->truncate_to(offset); // a term without records may still start there
+  // Before a byte goes, nothing durable may point past the cut: recovery would start its scan
+  // (checkpoint) or trust producer state (snapshot) at offsets that the bytes appended after
+  // the cut give another meaning.
+  if (checkpoint_at_ > offset) {
+    if (auto e = write_file_atomically(fs_, opts_.root + "/checkpoint", encode_checkpoint(offset));
+        e != errc::ok)
+      return e;
+    checkpoint_at_ = offset;
+  }
+  producers_.truncate(offset);
+  if (producer_snapshot_at_ > offset) {
+    auto snapshot = producers_.encode(offset, producers_.newest_ms());
+    if (auto e = write_file_atomically(fs_, opts_.root + "/producer_state", snapshot);
+        e != errc::ok)
+      return e;
+    producer_snapshot_at_ = offset;
+  }
   for (auto& [name, t] : topics_)
     for (auto& q : t.queues)
       if (auto e = q.index->truncate_from_log_offset(offset); e != errc::ok)
         return e;
-  producers_.truncate(offset);
   if (auto e = log_->truncate_to(offset); e != errc::ok)
     return e;
   return epochs_->truncate_to(offset);
@@ -750,6 +767,7 @@ void message_store::end_checkpoint(const checkpoint_job& job) {
       new_dirs_.push_back(d);
     return;
   }
+  checkpoint_at_ = job.offset;
   if (!job.snapshot.empty())
     producer_snapshot_at_ = std::max(producer_snapshot_at_, job.snapshot_offset);
 }

@@ -215,6 +215,7 @@ private:
   bool closed_ = false;
   producer_table producers_;
   uint64_t producer_snapshot_at_ = 0; ///< log offset the last producer snapshot covered
+  uint64_t checkpoint_at_ = 0;        ///< offset the checkpoint file on disk names
   std::unique_ptr<epoch_history> epochs_;
   secret::key producer_key_{};
   uint64_t producer_counter_ = 0;

@@ -825,3 +825,45 @@ TEST_CASE("store timestamps that jump backwards reorder and lose nothing", "[sto
       CHECK(msgs[i].commit_log_offset > msgs[i - 1].commit_log_offset);
   }
 }
+
+TEST_CASE("a log cut back and given other bytes recovers them after a crash", "[store][recovery]") {
+  // A slave cut back to its master's log, then copying the master's records, which have other
+  // boundaries: the checkpoint and the producer snapshot of before the cut must not survive it.
+  temp_dir tmp;
+  auto o = options_for(tmp);
+  recovery_report report;
+  uint64_t cut = 0;
+  {
+    auto st = open_store(o, report);
+    std::vector<send_result> out;
+    uint64_t end = 0;
+    for (int i = 0; i < 20; ++i) {
+      std::vector<message> batch{make("t", 0, std::string(100, 'a'), "old" + std::to_string(i))};
+      batch[0].producer_id = 7;
+      batch[0].sequence = static_cast<uint64_t>(i);
+      REQUIRE(st->append(batch, now_ms, out, end) == errc::ok);
+      if (i == 9)
+        cut = end;
+    }
+    REQUIRE(st->log()->sync() == errc::ok);
+    REQUIRE(st->checkpoint() == errc::ok); // recovery would start at the end
+    uint64_t dropped = 0;
+    REQUIRE(st->truncate_to(cut, dropped) == errc::ok);
+    for (int i = 0; i < 10; ++i) {
+      std::vector<message> batch{make("t", 0, std::string(251, 'b'), "new" + std::to_string(i))};
+      REQUIRE(st->append(batch, now_ms, out, end) == errc::ok);
+    }
+    REQUIRE(st->log()->sync() == errc::ok);
+  } // a crash: no clean shutdown
+  auto st = open_store(o, report);
+  CHECK(report.truncated_bytes == 0);
+  std::vector<stored_message> msgs;
+  uint64_t next = 0;
+  REQUIRE(st->read("t", 0, 0, 100, st->log()->write_offset(), msgs, next) == errc::ok);
+  REQUIRE(msgs.size() == 20);
+  CHECK(msgs[9].msg_id == "old9");
+  CHECK(msgs[10].msg_id == "new0");
+  CHECK(msgs[19].msg_id == "new9");
+  // The producer's stream ends where the cut put it: sequence 10 is new again.
+  CHECK(st->producers().next_sequence(stream_key{7, "t", 0}) == 10);
+}
