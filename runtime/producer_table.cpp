@@ -97,6 +97,11 @@ int64_t producer_table::newest_ms() const noexcept {
   return m;
 }
 
+size_t producer_table::expire(int64_t now_ms, int64_t expiry_ms) {
+  return std::erase_if(streams_,
+                       [&](const auto& kv) { return now_ms - kv.second.last_ms > expiry_ms; });
+}
+
 std::string producer_table::encode(uint64_t covered, int64_t now_ms, int64_t expiry_ms) const {
   std::string out;
   put(out, snapshot_magic);

@@ -60,6 +60,11 @@ public:
   /// back, a snapshot that covered records a crash then lost).
   void truncate(uint64_t offset);
 
+  /// Forgets the streams idle longer than `expiry_ms` before `now_ms` (store time, like
+  /// everything here) and returns how many: a producer that went away leaves memory too. A
+  /// retry of a forgotten stream counts as a new stream's send.
+  size_t expire(int64_t now_ms, int64_t expiry_ms = default_expiry_ms);
+
   /// Highest producer id any stream has, so ids handed out later never repeat one.
   [[nodiscard]] uint64_t max_producer_id() const noexcept;
 

@@ -738,6 +738,8 @@ std::unique_ptr<checkpoint_job> message_store::begin_checkpoint() {
   // Everything below the flushed offset is already indexed in memory: once those index bytes
   // are durable, recovery may start there.
   auto job = std::make_unique<checkpoint_job>();
+  if (auto gone = producers_.expire(producers_.newest_ms(), opts_.producer_expiry_ms); gone > 0)
+    log_info("store: {} idle producer streams forgotten", gone);
   job->fs = &fs_;
   job->root = opts_.root;
   job->offset = log_->flushed_offset();
@@ -754,7 +756,8 @@ std::unique_ptr<checkpoint_job> message_store::begin_checkpoint() {
     job->dirs.push_back(opts_.root + "/consumequeue");
   if (job->offset - std::min(job->offset, producer_snapshot_at_) >= opts_.producer_snapshot_bytes
       || closed_) {
-    job->snapshot = producers_.encode(job->offset, producers_.newest_ms());
+    job->snapshot = producers_.encode(job->offset, producers_.newest_ms(),
+                                      opts_.producer_expiry_ms);
     job->snapshot_offset = job->offset;
   }
   return job;

@@ -26,6 +26,9 @@ struct store_options {
   uint64_t producer_snapshot_bytes = 64ull << 20;
   /// Read size of that replay (tests make it small to cut records at every possible place).
   size_t scan_chunk_bytes = 1 << 20;
+  /// Idempotent producer streams idle this long (store time) leave memory at the next
+  /// checkpoint: 7 days, longer than any producer's retries (Kafka's default is 1 day).
+  int64_t producer_expiry_ms = 7ll * 24 * 3600 * 1000;
   int32_t delay_levels = 18;            ///< messageDelayLevel count: SCHEDULE_TOPIC_XXXX's queues
   /// A master's store begins a new term (leader epoch) every time it is opened; a slave's only
   /// records the terms of its master.

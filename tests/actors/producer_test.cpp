@@ -174,3 +174,72 @@ TEST_CASE("with lingerMs a send waits for others to join its batch", "[producer]
   CHECK(std::chrono::steady_clock::now() - t0 >= std::chrono::milliseconds(45));
   CHECK(*p.requests == 1); // sent 5 ms apart, yet one append request
 }
+
+namespace {
+
+// A door front with a script for the send of message "twice": its first attempt is stored
+// but the reply is lost; its second is held 300 ms and then refused as out of sequence (as if
+// it had travelled in a batch with another stream's gap). Anything with id "doomed" times out.
+// Dynamically typed (it needs a timer message of its own); the producer gets it as a door.
+caf::behavior scripted(caf::event_based_actor* self, client_door_actor real) {
+  auto attempts = std::make_shared<int>(0);
+  auto held = std::make_shared<caf::response_promise>();
+  return {
+    [self, real](hello_req& req) { return self->delegate(real, std::move(req)); },
+    [self, real](status_atom a) { return self->delegate(real, a); },
+    [self, real, attempts, held](append_req& req) -> caf::result<append_reply> {
+      if (req.msgs.at(0).msg_id == "doomed")
+        return caf::make_error(caf::sec::request_timeout);
+      auto attempt = ++*attempts;
+      if (attempt == 2) {
+        *held = self->make_response_promise();
+        self->delayed_send(self, std::chrono::milliseconds(300), tick_atom::value);
+        return caf::delegated<append_reply>{};
+      }
+      auto rp = self->make_response_promise<append_reply>();
+      self->request(real, caf::infinite, std::move(req))
+        .then(
+          [rp, attempt](append_reply& r) mutable {
+            if (attempt == 1)
+              rp.deliver(caf::make_error(caf::sec::request_timeout)); // stored, reply lost
+            else
+              rp.deliver(std::move(r));
+          },
+          [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+      return rp;
+    },
+    [held](tick_atom) { held->deliver(make_error(broker_errc::out_of_sequence)); },
+  };
+}
+
+} // namespace
+
+TEST_CASE("a send that may have been stored is never stamped again, even when its producer id "
+          "was retired meanwhile",
+          "[producer][idempotence]") {
+  test::broker_fixture f;
+  auto front = f.sys.spawn(scripted, f.b.client_door);
+  auto prod = f.sys.spawn(producer, caf::actor_cast<client_door_actor>(front), producer_options{});
+  caf::scoped_actor self{f.sys};
+  self->send(prod, send_req{test::text_message("once", "twice", "x"), 2});
+  std::this_thread::sleep_for(100ms); // its second attempt is held by the front now
+  // A send that fails for good retires the producer id; a new one is taken.
+  self->request(prod, caf::duration{10s}, send_req{test::text_message("other", "doomed", "y"), 0})
+    .receive([](send_result&) { FAIL("the doomed send must fail"); }, [](caf::error&) {});
+  send_result r;
+  self->receive([&](send_result& x) { r = x; }, [](caf::error& e) { FAIL(caf::to_string(e)); },
+                caf::after(10s) >> [] { FAIL("no answer within 10 s"); });
+  CHECK(r.status == send_status::send_ok);
+  CHECK(r.queue_offset == 0);
+  partition_status st;
+  self->request(f.b.partition, caf::duration{5s}, status_atom::value)
+    .receive([&](partition_status& s) { st = s; }, [](caf::error&) {});
+  uint64_t stored = 0;
+  for (auto& t : st.topics)
+    if (t.name == "once")
+      for (auto e : t.queue_ends)
+        stored += e;
+  CHECK(stored == 1); // re-stamped under the new id it would have been stored twice
+  caf::anon_send_exit(prod, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(front, caf::exit_reason::user_shutdown);
+}

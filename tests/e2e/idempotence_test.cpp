@@ -228,3 +228,45 @@ TEST_CASE("a retried batch send is stored once, all or nothing", "[idempotence][
   CHECK(mismatched == 0);
   CHECK(duplicates_answered(broker.address()) >= 100); // every other batch was a retry
 }
+
+TEST_CASE("another client cannot use a producer's id, pre-empt its stream, or learn its "
+          "sequence numbers",
+          "[idempotence][hostile]") {
+  temp_dir dir;
+  broker_process broker(dir.path(), dir.path() + "/store", free_port());
+  client::producer_config cfg;
+  cfg.broker = broker.address();
+  client::producer p{cfg};
+  p.start();
+  std::vector<std::string> ids;
+  auto send_some = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      message m;
+      m.topic = "steal";
+      m.msg_id = "real-" + std::to_string(ids.size());
+      m.body = {'r'};
+      auto r = p.send(m);
+      REQUIRE(r.status == send_status::send_ok);
+      ids.push_back(m.msg_id);
+    }
+  };
+  send_some(5);
+  // Another process (another connection) stamps messages with the ids below its own.
+  std::string out;
+  REQUIRE(run({std::string(HOLDFAST_BIN_DIR) + "/../tests/rogue_client", broker.address(),
+               "steal"},
+              dir.path(), out) == 0);
+  INFO(out);
+  CHECK(out.find("victim ") != std::string::npos);
+  CHECK(out.find("STORED") == std::string::npos);
+  CHECK(out.find("expected sequence") == std::string::npos);
+  CHECK(out.find("preempt") == std::string::npos);
+  send_some(5);
+  // Every message of the real producer is stored, none of the rogue's.
+  REQUIRE(run({bin("holdfast"), "consume", "--broker", broker.address(), "--topic", "steal",
+               "--group", "check", "--from-beginning", "--idle-exit-ms", "2000"},
+              dir.path(), out) == 0);
+  for (auto& id : ids)
+    CHECK(out.find(id + "\n") != std::string::npos);
+  CHECK(out.find("rogue") == std::string::npos);
+}

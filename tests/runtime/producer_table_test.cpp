@@ -80,3 +80,13 @@ TEST_CASE("a producer table snapshot round-trips and leaves out what is not dura
     CHECK(u.next_sequence(a) == 2);
   }
 }
+
+TEST_CASE("idle producer streams leave memory", "[idempotence]") {
+  producer_table t;
+  t.apply(stream_key{1, "a", -1}, sequenced_entry{0, 0, 0, 10, 0}, 1000);
+  t.apply(stream_key{2, "a", -1}, sequenced_entry{0, 1, 10, 10, 0}, 5000);
+  CHECK(t.expire(5500, 1000) == 1);
+  CHECK(t.streams() == 1);
+  CHECK(t.next_sequence(stream_key{1, "a", -1}) == 0);
+  CHECK(t.next_sequence(stream_key{2, "a", -1}) == 1);
+}

@@ -867,3 +867,24 @@ TEST_CASE("a log cut back and given other bytes recovers them after a crash", "[
   // The producer's stream ends where the cut put it: sequence 10 is new again.
   CHECK(st->producers().next_sequence(stream_key{7, "t", 0}) == 10);
 }
+
+TEST_CASE("a checkpoint forgets idempotent producer streams idle longer than their expiry",
+          "[store][idempotence]") {
+  temp_dir tmp;
+  auto o = options_for(tmp);
+  o.producer_expiry_ms = 60000;
+  recovery_report report;
+  auto st = open_store(o, report);
+  std::vector<send_result> out;
+  uint64_t end = 0;
+  for (uint64_t pid : {uint64_t{5}, uint64_t{6}}) {
+    std::vector<message> batch{make("t", 0, "x", "p" + std::to_string(pid))};
+    batch[0].producer_id = pid;
+    // Producer 5 sends at t0, producer 6 two minutes later (the store's clock).
+    REQUIRE(st->append(batch, now_ms + (pid == 6 ? 120000 : 0), out, end) == errc::ok);
+  }
+  REQUIRE(st->producers().streams() == 2);
+  REQUIRE(st->checkpoint() == errc::ok);
+  CHECK(st->producers().streams() == 1);
+  CHECK(st->producers().next_sequence(stream_key{6, "t", 0}) == 1);
+}
