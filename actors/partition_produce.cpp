@@ -34,18 +34,18 @@ task<void> flush_pump(self_ptr self) {
   st.produce.pumping = false;
 }
 
-caf::error append_error(errc e, const std::string& detail) {
-  switch (e) {
+caf::error append_error(const status& s) {
+  switch (s.code()) {
     // Only the producer that owns the stream hears this (producer ids are bound to its
     // session), but it still carries no numbers: nothing in it is of use to anyone else.
     case errc::out_of_sequence:
       return make_error(broker_errc::out_of_sequence,
                         "a sequence number does not continue its stream");
     case errc::out_of_range:
-      return make_error(broker_errc::sequence_expired, detail);
+      return make_error(broker_errc::sequence_expired, s.context());
     default:
       return make_error(broker_errc::storage_failure,
-                        std::string("append failed: ") + std::string(to_string(e)));
+                        std::string("append failed: ") + std::string(to_string(s.code())));
   }
 }
 
@@ -81,10 +81,8 @@ task<void> send(self_ptr self, append_req req, caf::typed_response_promise<appen
   uint64_t end = 0;
   ++st.produce.append_requests;
   st.produce.messages += req.msgs.size();
-  std::string detail;
-  if (auto e = st.store->append(req.msgs, now_ms(), reply.results, end, &detail);
-      e != errc::ok) {
-    rp.deliver(append_error(e, detail));
+  if (auto s = st.store->append(req.msgs, now_ms(), reply.results, end); !s.ok()) {
+    rp.deliver(append_error(s));
     co_return;
   }
   // Slaves waiting in a fetch get the new records now, in parallel with our own flush.

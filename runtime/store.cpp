@@ -449,8 +449,8 @@ message_check message_store::check(const message& m) const {
   return message_check::ok;
 }
 
-errc message_store::append(std::vector<message>& batch, int64_t now_ms,
-                           std::vector<send_result>& out, uint64_t& end, std::string* detail) {
+status message_store::append(std::vector<message>& batch, int64_t now_ms,
+                             std::vector<send_result>& out, uint64_t& end) {
   out.clear();
   if (closed_)
     return errc::closed;
@@ -477,15 +477,16 @@ errc message_store::append(std::vector<message>& batch, int64_t now_ms,
     }
     auto known = m.sequence < it->second ? producers_.find(keys[i], m.sequence) : std::nullopt;
     if (!known) {
-      if (detail) {
-        *detail = "producer " + std::to_string(m.producer_id) + " topic '" + m.topic.substr(0, 127)
-                  + "' queue " + std::to_string(m.queue_id) + ": expected sequence "
-                  + std::to_string(it->second) + ", got " + std::to_string(m.sequence);
-        if (m.sequence < it->second)
-          *detail += ", which was stored but is older than the results this broker keeps";
-      }
       // A gap means "not stored"; an old number means "stored, result forgotten".
-      return m.sequence < it->second ? errc::out_of_range : errc::out_of_sequence;
+      if (m.sequence < it->second)
+        return status{errc::out_of_range,
+                      "producer " + std::to_string(m.producer_id) + " topic '"
+                        + m.topic.substr(0, 127) + "' queue " + std::to_string(m.queue_id)
+                        + ": sequence " + std::to_string(m.sequence)
+                        + " was stored but is older than the results this broker keeps"};
+      return status{errc::out_of_sequence,
+                    "producer " + std::to_string(m.producer_id) + " topic '"
+                      + m.topic.substr(0, 127) + "' queue " + std::to_string(m.queue_id)};
     }
     dup[i] = known;
     dup_end = std::max(dup_end, known->commit_log_offset + known->length);

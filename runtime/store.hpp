@@ -6,6 +6,7 @@
 #include "runtime/producer_table.hpp"
 #include "runtime/queue_index.hpp"
 #include "runtime/secret.hpp"
+#include "runtime/status.hpp"
 
 #include <functional>
 #include <map>
@@ -102,11 +103,10 @@ public:
   /// written again: their result is the original one, and `end` covers the original record,
   /// so the caller waits for its durability like for a new one. A sequence number that skips
   /// ahead fails the batch with errc::out_of_sequence (nothing stored), one older than the
-  /// stream's window with errc::out_of_range (stored once, its result forgotten); `detail`
-  /// gets the reason.
-  [[nodiscard]] errc append(std::vector<message>& batch, int64_t now_ms,
-                            std::vector<send_result>& out, uint64_t& end,
-                            std::string* detail = nullptr);
+  /// stream's window with errc::out_of_range (stored once, its result forgotten); the
+  /// status's context names the stream.
+  status append(std::vector<message>& batch, int64_t now_ms, std::vector<send_result>& out,
+                uint64_t& end);
 
   /// A producer id never handed out before, by this broker or any other whose records this
   /// log holds: (leader epoch << 32) | counter. Masters only (errc::invalid_argument else).
