@@ -103,7 +103,7 @@ schema<broker_config> make_broker_schema() {
   s.add(integer_property("defaultTopicQueueNums", &c::default_topic_queue_nums, 4, 1, 1024, "",
                          "Number of queues given to a topic that is created automatically on "
                          "first send."));
-  // Replication (issue #4). Names and defaults are RocketMQ's HA settings.
+  // Replication. Names and defaults are RocketMQ's HA settings.
   s.add(string_property("haMasterAddress", &c::ha_master_address, "",
                         "HOST:PORT of the master's replication door (its haListenPort) a SLAVE "
                         "replicates from; required when brokerRole is SLAVE."));
@@ -139,7 +139,7 @@ schema<broker_config> make_broker_schema() {
                          "connection at its first malformed one: Debian's CAF 0.17.6 crashes on "
                          "one such header. Costs one loopback hop; false only on a trusted "
                          "network."));
-  // Consumption (issue #5). RocketMQ's name and default; retries start at level 3 (10 s).
+  // Consumption. RocketMQ's name and default; retries start at level 3 (10 s).
   s.add(string_property("messageDelayLevel", &c::message_delay_level,
                         "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h",
                         "Delay of each level of SCHEDULE_TOPIC_XXXX, level 1 first; the n-th "

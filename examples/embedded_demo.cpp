@@ -1,7 +1,7 @@
 // The main job of `scripts/demo`: a broker on the embedded default config, in this process, and
 // a producer actor sending in each mode (sync, async, oneway), first with ASYNC_FLUSH (the
 // default) and then with SYNC_FLUSH; then a read of everything back through the partition.
-// Issue #3 turns this into separate processes talking over the middleman.
+// The other examples do the same with separate processes talking over the middleman.
 
 #include "actors/broker.hpp"
 #include "client/producer.hpp"

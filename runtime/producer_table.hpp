@@ -30,7 +30,7 @@ struct sequenced_entry {
   int32_t queue_id = 0;
 };
 
-/// The broker's memory of idempotent producers (issue #5; Kafka's producer state, which
+/// The broker's memory of idempotent producers (Kafka's producer state, which
 /// RocketMQ's RIP-46 asked for): per stream, the next expected sequence number and the results
 /// of the last `window` messages, so a retried send is answered with its original SendResult
 /// instead of being stored again.

@@ -158,9 +158,9 @@ decode_status decode(std::span<const char> data, view& out) noexcept {
   out.msg_id = {q, id_len};
   q += id_len;
   out.properties = {q, props_len};
-  // Found by the recovery fuzzer: a record with a matching crc whose properties do not frame
-  // was kept by recovery and indexed, and then every read of its queue failed ("corrupt").
-  // Such a record is bad like one with a wrong length, wherever it is decoded.
+  // A record with a matching crc whose properties do not frame would be kept by recovery and
+  // indexed, and then every read of its queue would fail ("corrupt"): such a record is bad
+  // like one with a wrong length, wherever it is decoded.
   if (!properties_well_formed(q, q + props_len))
     return decode_status::bad_length;
   q += props_len;

@@ -20,7 +20,7 @@ namespace holdfast::record {
 //  16  u64 commit-log offset of this record
 //  24  u64 queue offset
 //  32  i64 store timestamp, ms since the epoch
-//  40  u64 producer id (0: none; the idempotent producer of issue #5)
+//  40  u64 producer id (0: none; set by idempotent producers)
 //  48  u64 producer sequence number
 //  56  u16 topic length      58 u16 msg id length
 //  60  u32 properties length 64 u32 body length

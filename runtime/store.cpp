@@ -413,9 +413,9 @@ errc message_store::rebuild(const record::view& v) {
     return errc::corrupt;
   auto& idx = *t->queues[v.f.queue_id].index;
   if (v.f.queue_offset < idx.count()) {
-    // Already indexed (the index was ahead of the checkpoint): then by this very record. Found
-    // by the recovery fuzzer: a checksummed record repeating a queue offset was kept in the log
-    // but reachable through no queue. Now it makes the indexes count as inconsistent.
+    // Already indexed (the index was ahead of the checkpoint): then by this very record. A
+    // checksummed record repeating a queue offset would otherwise stay in the log reachable
+    // through no queue, so it makes the indexes count as inconsistent.
     std::vector<index_entry> have;
     if (idx.read(v.f.queue_offset, 1, have) != errc::ok || have.empty()
         || have[0].commit_log_offset != v.f.commit_log_offset)
