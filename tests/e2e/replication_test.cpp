@@ -302,3 +302,21 @@ TEST_CASE("a slave of another broker set is refused", "[replication]") {
   CHECK(master.stop() == 0);
   CHECK(master.proc().err().find("refused slave") != std::string::npos);
 }
+
+TEST_CASE("an ASYNC_MASTER without haAuthToken accepts no slave, and says which key is missing",
+          "[replication][doors]") {
+  temp_dir dir;
+  auto mport = free_port();
+  broker_process master(dir.path(), dir.path() + "/m", mport, {name_of(mport)});
+  broker_process slave(dir.path(), dir.path() + "/s", free_port(), slave_sets(mport, "ASYNC_FLUSH"));
+  std::string out;
+  REQUIRE(run(produce(master.address(), "open", 5, 1, "sync", dir.path() + "/a"), dir.path(), out)
+          == 0);
+  std::this_thread::sleep_for(1500ms);
+  CHECK_FALSE(has_slave(dir.path(), master.address()));
+  CHECK(status_field(dir.path(), slave.address(), "written") == 0);
+  CHECK(master.stop() == 0);
+  CHECK(master.proc().err().find("no haAuthToken") != std::string::npos);
+  slave.stop();
+  CHECK(slave.proc().err().find("haAuthToken") != std::string::npos);
+}
