@@ -44,6 +44,7 @@ partition_actor::behavior_type partition(self_ptr self, std::shared_ptr<partitio
     [self](ha_offsets_reply& msg) { return on_offsets_copy(self, msg); },
     [self](adopt_producer_key& msg) { return on_adopt_key(self, msg); },
     [self](status_atom) { return on_status(self); },
+    [self](ha_port_atom, uint16_t port) { self->state.opts.ha_listen_port = port; },
     [self](shutdown_atom) { return on_shutdown(self); },
     [self](checkpoint_atom) { on_checkpoint(self); },
     [self](tick_atom) { on_tick(self); },

@@ -35,6 +35,8 @@ namespace holdfast {
 
 using new_producer_atom = caf::atom_constant<caf::atom("hf_newpid")>;
 using ha_position_atom = caf::atom_constant<caf::atom("hf_hapos")>;
+/// The broker's main: where the replication door listens (for status; known once published).
+using ha_port_atom = caf::atom_constant<caf::atom("hf_haport")>;
 
 /// Replication door -> partition: a fetch of the authenticated slave `slave_id`.
 struct slave_fetch {
@@ -151,6 +153,7 @@ using partition_actor = caf::typed_actor<
   caf::replies_to<adopt_producer_key>::with<bool>,
   // admin
   caf::replies_to<status_atom>::with<partition_status>,
+  caf::reacts_to<ha_port_atom, uint16_t>,
   caf::replies_to<shutdown_atom>::with<bool>,
   caf::reacts_to<checkpoint_atom>,
   caf::reacts_to<tick_atom>>;

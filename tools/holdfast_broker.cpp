@@ -213,6 +213,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   doors.push_back(std::move(*replication));
+  caf::anon_send(b.partition, ha_port_atom::value, doors[1].port);
   std::printf("holdfast-broker listening on %s:%u ha=%s:%u role=%s flush=%s\n",
               cfg.listen_host.c_str(), static_cast<unsigned>(doors[0].port),
               cfg.listen_host.c_str(), static_cast<unsigned>(doors[1].port),
