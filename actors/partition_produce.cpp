@@ -5,6 +5,9 @@
 #include "runtime/caf_await.hpp"
 #include "runtime/log.hpp"
 
+#include <algorithm>
+#include <optional>
+
 namespace holdfast::partition_impl {
 
 namespace {
@@ -49,9 +52,32 @@ caf::error append_error(const status& s) {
   }
 }
 
+using clock_type = offset_monitor::clock_type;
+
+// Below this a budget cannot cover a write, a wait worth the name and the way back.
+constexpr std::chrono::milliseconds min_budget{20};
+
+// When the answer must leave so that it reaches a sender waiting `budget_ms` from `start`: a
+// tenth of the budget (5 to 500 ms) is kept for the way back and the sender's own scheduling.
+std::optional<clock_type::time_point> answer_by(clock_type::time_point start, uint32_t budget_ms) {
+  if (budget_ms == 0)
+    return std::nullopt;
+  auto budget = std::chrono::milliseconds(budget_ms);
+  auto margin = std::clamp<std::chrono::milliseconds>(budget / 10, std::chrono::milliseconds(5),
+                                                      std::chrono::milliseconds(500));
+  return start + budget - margin;
+}
+
+clock_type::time_point earliest(clock_type::time_point a,
+                                std::optional<clock_type::time_point> b) {
+  return b ? std::min(a, *b) : a;
+}
+
 // The send coroutine. Arguments by value: they must outlive every suspension.
 task<void> send(self_ptr self, append_req req, caf::typed_response_promise<append_reply> rp) {
   auto& st = self->state;
+  auto start = clock_type::now();
+  auto by = answer_by(start, req.budget_ms);
   if (st.stopping) {
     rp.deliver(make_error(broker_errc::shutting_down, "broker is shutting down"));
     co_return;
@@ -67,6 +93,12 @@ task<void> send(self_ptr self, append_req req, caf::typed_response_promise<appen
   }
   if (req.msgs.empty()) {
     rp.deliver(make_error(broker_errc::invalid_message, "empty batch"));
+    co_return;
+  }
+  if (req.budget_ms > 0 && std::chrono::milliseconds(req.budget_ms) < min_budget) {
+    rp.deliver(make_error(broker_errc::budget_too_short,
+                          "a send needs a budget of at least "
+                            + std::to_string(min_budget.count()) + " ms; nothing was stored"));
     co_return;
   }
   for (auto& m : req.msgs) {
@@ -89,7 +121,7 @@ task<void> send(self_ptr self, append_req req, caf::typed_response_promise<appen
   serve_fetches(self, false);
   auto status = send_status::send_ok;
   if (st.opts.sync_flush) {
-    auto deadline = offset_monitor::clock_type::now() + st.opts.sync_flush_timeout;
+    auto deadline = earliest(start + st.opts.sync_flush_timeout, by);
     auto waiting = st.produce.flushed.wait(end, deadline);
     start_flush_pump(self);
     arm_timer(self, deadline);
@@ -111,7 +143,7 @@ task<void> send(self_ptr self, append_req req, caf::typed_response_promise<appen
     if (!slave_in_sync(st, end)) {
       status = send_status::slave_not_available;
     } else {
-      auto deadline = offset_monitor::clock_type::now() + st.opts.slave_timeout;
+      auto deadline = earliest(clock_type::now() + st.opts.slave_timeout, by);
       auto waiting = st.master.replicated.wait(end, deadline);
       arm_timer(self, deadline);
       switch (co_await waiting) {

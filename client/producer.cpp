@@ -144,12 +144,6 @@ void send_hello(self_ptr self) {
             st.secrets[r.producer_id] = r.producer_secret;
         }
         post_drain(self);
-        if (st.opts.send_timeout.count() <= static_cast<int64_t>(r.sync_flush_timeout_ms)
-            && r.flush_disk_type == "SYNC_FLUSH")
-          log_warning("producer: sendMsgTimeout ({} ms) is not longer than the broker's "
-                      "syncFlushTimeout ({} ms): FLUSH_DISK_TIMEOUT can never reach you, the "
-                      "send times out first (RocketMQ issue 5657)",
-                      st.opts.send_timeout.count(), r.sync_flush_timeout_ms);
         st.hello = std::move(r);
       },
       [self](caf::error& e) {
@@ -216,6 +210,9 @@ void dispatch(self_ptr self, std::vector<producer_state::pending> batch) {
   if (budget.count() < 1)
     budget = std::chrono::milliseconds{1};
   append_req req;
+  // The broker answers within it, with a status where it has one (FLUSH_DISK_TIMEOUT,
+  // FLUSH_SLAVE_TIMEOUT) rather than letting this request time out.
+  req.budget_ms = static_cast<uint32_t>(std::min<int64_t>(budget.count(), UINT32_MAX));
   req.msgs.reserve(batch.size());
   for (auto& p : batch)
     req.msgs.push_back(p.msg);

@@ -51,6 +51,10 @@ struct hello_reply {
 /// Store these messages, all or none (a producer's batch). One SendResult per message comes back.
 struct append_req {
   std::vector<message> msgs;
+  /// How long the sender waits for the answer (0: not said). The broker ends its flush and
+  /// replica waits early enough to answer FLUSH_DISK_TIMEOUT / FLUSH_SLAVE_TIMEOUT in time,
+  /// so a client never sees a timeout where the broker had a status to tell.
+  uint32_t budget_ms = 0;
 };
 
 struct append_reply {
@@ -204,7 +208,7 @@ typename Inspector::result_type inspect(Inspector& f, hello_reply& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, append_req& x) {
-  return f(caf::meta::type_name("holdfast::append_req"), x.msgs);
+  return f(caf::meta::type_name("holdfast::append_req"), x.msgs, x.budget_ms);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, append_reply& x) {

@@ -18,6 +18,7 @@ std::string_view to_string(broker_errc x) noexcept {
     case broker_errc::out_of_sequence: return "out_of_sequence";
     case broker_errc::sequence_expired: return "sequence_expired";
     case broker_errc::unknown_producer: return "unknown_producer";
+    case broker_errc::budget_too_short: return "budget_too_short";
   }
   return "unknown";
 }
@@ -35,7 +36,8 @@ bool retriable(const caf::error& err) noexcept {
     return err.code() != static_cast<uint8_t>(broker_errc::invalid_message)
            && err.code() != static_cast<uint8_t>(broker_errc::not_master)
            && err.code() != static_cast<uint8_t>(broker_errc::unauthorized)
-           && err.code() != static_cast<uint8_t>(broker_errc::sequence_expired);
+           && err.code() != static_cast<uint8_t>(broker_errc::sequence_expired)
+           && err.code() != static_cast<uint8_t>(broker_errc::budget_too_short);
   return true; // timeouts, broken connections, dead actors: worth another attempt
 }
 
