@@ -87,7 +87,8 @@ TEST_CASE("a fast fsync under SYNC_FLUSH gives SEND_OK and makes the message rea
   for (int32_t q = 0; q < 4; ++q) {
     pull_req req{"t", q, 0, 100};
     self->request(f.b.partition, caf::duration{5s}, req)
-      .receive([&](pull_reply& r) { seen += r.msgs.size(); }, [](caf::error& e) { FAIL(caf::to_string(e)); });
+      .receive([&](pull_reply& r) { seen += r.msgs.size(); },
+               [](caf::error& e) { FAIL(caf::to_string(e)); });
   }
   CHECK(seen == 10);
 }
@@ -153,7 +154,8 @@ TEST_CASE("ASYNC_FLUSH flushes in the background every flushIntervalCommitLog", 
   partition_status st;
   for (int i = 0; i < 100; ++i) {
     self->request(f.b.partition, caf::duration{5s}, status_atom::value)
-      .receive([&](partition_status& s) { st = s; }, [](caf::error& e) { FAIL(caf::to_string(e)); });
+      .receive([&](partition_status& s) { st = s; },
+               [](caf::error& e) { FAIL(caf::to_string(e)); });
     if (st.flushed == st.written)
       break;
     std::this_thread::sleep_for(10ms);

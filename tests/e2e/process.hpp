@@ -199,7 +199,8 @@ private:
 /// parallel: a slave left over from another test, retrying an old port, never attaches here.
 struct ha_pair {
   uint16_t master_port = free_port();
-  std::string name = "b" + std::to_string(master_port) + "-" + std::to_string(std::random_device{}());
+  std::string name =
+    "b" + std::to_string(master_port) + "-" + std::to_string(std::random_device{}());
 
   /// What the slave replicates from: the master's client port.
   std::string replication_address() const {
