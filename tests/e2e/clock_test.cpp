@@ -4,8 +4,8 @@
 //
 // The broker runs under libfaketime (Debian's `faketime` package, LD_PRELOAD) with only
 // CLOCK_REALTIME faked; the test moves that clock by rewriting libfaketime's timestamp file
-// while a deadline is pending. Without libfaketime the tests skip (scripts/install-deps
-// installs it).
+// while a deadline is pending. Without libfaketime (scripts/install-deps installs it) and in the
+// AddressSanitizer build the tests skip.
 
 #include "process.hpp"
 #include "skip.hpp"
@@ -34,6 +34,19 @@ std::string find_libfaketime() {
   return {};
 }
 
+// Why these tests cannot run here; empty when they can. Under AddressSanitizer (the second CI
+// pass) the broker would have libfaketime preloaded ahead of the ASan runtime, a combination
+// nobody has checked; the plain build covers the property.
+std::string missing_environment() {
+#if defined(__SANITIZE_ADDRESS__)
+  return "AddressSanitizer build: libfaketime is not preloaded into ASan binaries";
+#else
+  if (find_libfaketime().empty())
+    return "libfaketime not installed (Debian package faketime)";
+  return {};
+#endif
+}
+
 /// The wall clock of the processes started with env(): an offset from the real time, changed
 /// at any moment with jump().
 class fake_wall_clock {
@@ -45,11 +58,8 @@ public:
   /// Environment for a process on this clock. The monotonic clock stays real; the file is read
   /// on every call, so a jump takes effect at once.
   std::vector<std::string> env() const {
-    std::string asan = "verify_asan_link_order=0"; // libfaketime preloaded before the ASan runtime
-    if (auto* old = std::getenv("ASAN_OPTIONS"))
-      asan = std::string(old) + ":" + asan;
     return {"LD_PRELOAD=" + lib_, "FAKETIME_TIMESTAMP_FILE=" + file_, "FAKETIME_NO_CACHE=1",
-            "FAKETIME_DONT_FAKE_MONOTONIC=1", "ASAN_OPTIONS=" + asan};
+            "FAKETIME_DONT_FAKE_MONOTONIC=1"};
   }
   /// Moves the wall clock to real time + `offset` ("-1h", "+1h").
   void jump(const std::string& offset) {
@@ -107,9 +117,9 @@ send_across_a_jump(const std::string& dir, const std::string& addr, fake_wall_cl
 
 TEST_CASE("a flush deadline runs on the monotonic clock across a wall-clock jump",
           "[e2e][hostile][clock]") {
+  if (auto why = missing_environment(); !why.empty())
+    return holdfast::test::skip(why);
   auto lib = find_libfaketime();
-  if (lib.empty())
-    return holdfast::test::skip("libfaketime not installed (Debian package faketime)");
   auto jump = GENERATE(std::string("-1h"), std::string("+1h"));
   INFO("wall clock jumps " << jump);
   temp_dir dir;
@@ -127,9 +137,9 @@ TEST_CASE("a flush deadline runs on the monotonic clock across a wall-clock jump
 
 TEST_CASE("slaveTimeout runs on the monotonic clock across a wall-clock jump",
           "[e2e][hostile][clock][replication]") {
+  if (auto why = missing_environment(); !why.empty())
+    return holdfast::test::skip(why);
   auto lib = find_libfaketime();
-  if (lib.empty())
-    return holdfast::test::skip("libfaketime not installed (Debian package faketime)");
   auto jump = GENERATE(std::string("-1h"), std::string("+1h"));
   INFO("wall clock jumps " << jump);
   temp_dir dir;
@@ -157,9 +167,9 @@ TEST_CASE("slaveTimeout runs on the monotonic clock across a wall-clock jump",
 
 TEST_CASE("a long poll's wait runs on the monotonic clock across a wall-clock jump",
           "[e2e][hostile][clock][consumer]") {
+  if (auto why = missing_environment(); !why.empty())
+    return holdfast::test::skip(why);
   auto lib = find_libfaketime();
-  if (lib.empty())
-    return holdfast::test::skip("libfaketime not installed (Debian package faketime)");
   auto jump = GENERATE(std::string("-1h"), std::string("+1h"));
   INFO("wall clock jumps " << jump);
   temp_dir dir;
