@@ -132,7 +132,7 @@ TEST_CASE("a flush deadline runs on the monotonic clock across a wall-clock jump
   INFO(result << "took " << took.count() << " ms");
   CHECK(count(result, " FLUSH_DISK_TIMEOUT ") == 1);
   CHECK(took >= 1500ms);
-  CHECK(took < 2900ms); // the timeout, process start and a margin; a wall-clock deadline hangs
+  CHECK(took < 4s); // the timeout, process starts, a loaded machine; a wall-clock deadline hangs
 }
 
 TEST_CASE("slaveTimeout runs on the monotonic clock across a wall-clock jump",
@@ -162,7 +162,7 @@ TEST_CASE("slaveTimeout runs on the monotonic clock across a wall-clock jump",
   INFO(result << "took " << took.count() << " ms");
   CHECK(count(result, " FLUSH_SLAVE_TIMEOUT ") == 1);
   CHECK(took >= 1500ms);
-  CHECK(took < 2900ms);
+  CHECK(took < 4s);
 }
 
 TEST_CASE("a long poll's wait runs on the monotonic clock across a wall-clock jump",
@@ -196,5 +196,5 @@ TEST_CASE("a long poll's wait runs on the monotonic clock across a wall-clock ju
   CHECK(polled.get().empty());
   INFO("took " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
   CHECK(took >= 1400ms);
-  CHECK(took < 3000ms);
+  CHECK(took < 4s); // a wall-clock deadline: the client's poll_wait + 5 s
 }
