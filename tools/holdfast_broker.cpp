@@ -40,7 +40,8 @@ constexpr const char* usage = R"(usage: holdfast-broker [--config FILE] [--set k
   --print-config        print the effective config as TOML and exit
   --config-reference    print the generated config reference (docs/config.md) and exit
 
-For testing only (fault injection, see docs/cli.md): --fault-fs, --fault-fs-sync-delay-ms MS,
+For testing only (fault injection, see docs/cli.md): --fault-fs (SIGUSR1: power cut, SIGUSR2:
+  the disk stalls from then on), --fault-fs-sync-delay-ms MS,
   --fault-drop-replies N (store every batch but drop the reply to every Nth: producers retry)
 )";
 
@@ -176,6 +177,8 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   if (use_fault_fs)
     sigaddset(&stop_signals, SIGUSR1);
+  if (use_fault_fs)
+    sigaddset(&stop_signals, SIGUSR2);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   caf::actor_system_config sys_cfg;
@@ -223,6 +226,13 @@ int main(int argc, char** argv) {
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
+  while (sig == SIGUSR2) {
+    // A disk that stalls from now on (start-up's own fsyncs are behind us): every fsync sleeps
+    // 10 minutes first.
+    log_warning("holdfast-broker: SIGUSR2: the disk stalls from now on (every fsync 600 s)");
+    faulty->set_sync_delay(std::chrono::minutes(10));
+    sigwait(&stop_signals, &sig);
+  }
   if (sig == SIGUSR1) {
     // A power cut: every byte no fsync covered is gone, and nothing else runs afterwards (no
     // flush, no clean-shutdown marker, no destructors), as when the machine loses power.

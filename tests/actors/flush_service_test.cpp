@@ -12,12 +12,16 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Fires `n` one-message appends at once and collects every answer.
+// Fires `n` one-message appends at once and collects every answer. A send that gets no answer
+// within `timeout` is a hang: counted apart from the errors, and a failed check here, because a
+// broker that never answers must not pass for one that refuses.
 struct outcome {
   int ok = 0;
   int not_ok = 0;
   int errors = 0;
+  int timeouts = 0;
   std::vector<send_status> statuses;
+  std::vector<caf::error> refusals;
 };
 
 outcome send_concurrently(caf::actor_system& sys, partition_actor part, int n,
@@ -29,7 +33,7 @@ outcome send_concurrently(caf::actor_system& sys, partition_actor part, int n,
     self->send(part, std::move(req));
   }
   outcome out;
-  for (int i = 0; i < n; ++i)
+  for (int i = 0; i < n && out.timeouts == 0; ++i)
     self->receive(
       [&](append_reply& r) {
         for (auto& res : r.results) {
@@ -37,8 +41,22 @@ outcome send_concurrently(caf::actor_system& sys, partition_actor part, int n,
           (res.status == send_status::send_ok ? out.ok : out.not_ok)++;
         }
       },
-      [&](caf::error&) { ++out.errors; }, caf::after(timeout) >> [&] { ++out.errors; });
+      [&](caf::error& e) {
+        ++out.errors;
+        out.refusals.push_back(e);
+      },
+      caf::after(timeout) >> [&] { ++out.timeouts; });
+  if (out.timeouts > 0)
+    FAIL_CHECK("a send got no answer within " << caf::to_string(timeout));
   return out;
+}
+
+// True when every refusal says the commit log's fsync failed (or the failure stuck).
+bool all_storage_failures(const outcome& out) {
+  for (auto& e : out.refusals)
+    if (e != make_error(broker_errc::storage_failure))
+      return false;
+  return !out.refusals.empty();
 }
 
 } // namespace
@@ -69,7 +87,8 @@ TEST_CASE("a fast fsync under SYNC_FLUSH gives SEND_OK and makes the message rea
   for (int32_t q = 0; q < 4; ++q) {
     pull_req req{"t", q, 0, 100};
     self->request(f.b.partition, caf::duration{5s}, req)
-      .receive([&](pull_reply& r) { seen += r.msgs.size(); }, [](caf::error&) {});
+      .receive([&](pull_reply& r) { seen += r.msgs.size(); },
+               [](caf::error& e) { FAIL(caf::to_string(e)); });
   }
   CHECK(seen == 10);
 }
@@ -82,14 +101,18 @@ TEST_CASE("a failed fsync never gives SEND_OK, also to the sends that shared it,
   fs.set_sync_delay(50ms);
   fs.fail_nth_sync(1);
   auto out = send_concurrently(f.sys, f.b.partition, 32);
+  CHECK(out.timeouts == 0);
   CHECK(out.ok == 0);
   CHECK(out.not_ok == 0);
   CHECK(out.errors == 32);
+  CHECK(all_storage_failures(out));
   fs.set_sync_delay(0ms);
   // The failure sticks: a later send is refused although the disk "works" again.
   auto later = send_concurrently(f.sys, f.b.partition, 3);
+  CHECK(later.timeouts == 0);
   CHECK(later.ok == 0);
   CHECK(later.errors == 3);
+  CHECK(all_storage_failures(later));
   // And the clean-shutdown marker is not written after a failed fsync.
   CHECK_FALSE(f.stop());
 }
@@ -131,7 +154,8 @@ TEST_CASE("ASYNC_FLUSH flushes in the background every flushIntervalCommitLog", 
   partition_status st;
   for (int i = 0; i < 100; ++i) {
     self->request(f.b.partition, caf::duration{5s}, status_atom::value)
-      .receive([&](partition_status& s) { st = s; }, [](caf::error&) {});
+      .receive([&](partition_status& s) { st = s; },
+               [](caf::error& e) { FAIL(caf::to_string(e)); });
     if (st.flushed == st.written)
       break;
     std::this_thread::sleep_for(10ms);

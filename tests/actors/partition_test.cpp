@@ -62,7 +62,7 @@ TEST_CASE("a batch is stored all or nothing", "[partition]") {
   CHECK(refused);
   partition_status st;
   self->request(f.b.partition, caf::duration{5s}, status_atom::value)
-    .receive([&](partition_status& s) { st = s; }, [](caf::error&) {});
+    .receive([&](partition_status& s) { st = s; }, [](caf::error& e) { FAIL(caf::to_string(e)); });
   CHECK(st.written == 0);
 }
 
@@ -107,7 +107,7 @@ TEST_CASE("the partition answers an idempotent retry with the original result an
   caf::scoped_actor self{f.sys};
   hello_reply hello;
   self->request(f.b.client_door, caf::duration{5s}, hello_req{"test", "", {}})
-    .receive([&](hello_reply& r) { hello = r; }, [](caf::error&) {});
+    .receive([&](hello_reply& r) { hello = r; }, [](caf::error& e) { FAIL(caf::to_string(e)); });
   REQUIRE(hello.producer_id != 0);
   auto seq = [&](uint64_t n) {
     auto m = test::text_message("idem", "id-" + std::to_string(n), "x");
@@ -131,7 +131,7 @@ TEST_CASE("the partition answers an idempotent retry with the original result an
   CHECK(retriable(gap.error())); // an earlier send may still be on its way
   partition_status st;
   self->request(f.b.partition, caf::duration{5s}, status_atom::value)
-    .receive([&](partition_status& s) { st = s; }, [](caf::error&) {});
+    .receive([&](partition_status& s) { st = s; }, [](caf::error& e) { FAIL(caf::to_string(e)); });
   CHECK(st.duplicates == 1);
   CHECK(st.topics.at(0).queue_ends.at(0) + st.topics.at(0).queue_ends.at(1)
           + st.topics.at(0).queue_ends.at(2) + st.topics.at(0).queue_ends.at(3)
@@ -139,7 +139,7 @@ TEST_CASE("the partition answers an idempotent retry with the original result an
   // Every hello gets a fresh id.
   hello_reply second;
   self->request(f.b.client_door, caf::duration{5s}, hello_req{"test", "", {}})
-    .receive([&](hello_reply& r) { second = r; }, [](caf::error&) {});
+    .receive([&](hello_reply& r) { second = r; }, [](caf::error& e) { FAIL(caf::to_string(e)); });
   CHECK(second.producer_id != hello.producer_id);
   // Producer ids carry the leader epoch: a promoted slave (a new term) never repeats one.
   CHECK((hello.producer_id >> 32) == hello.epoch);
@@ -177,7 +177,8 @@ caf::expected<R> ask_partition(caf::scoped_actor& self, partition_actor part, Re
 partition_status status_of(caf::scoped_actor& self, partition_actor part) {
   partition_status st;
   self->request(part, caf::duration{10s}, status_atom::value)
-    .receive([&](partition_status& s) { st = std::move(s); }, [](caf::error&) {});
+    .receive([&](partition_status& s) { st = std::move(s); },
+             [](caf::error& e) { FAIL(caf::to_string(e)); });
   return st;
 }
 

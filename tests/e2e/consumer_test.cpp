@@ -260,14 +260,10 @@ TEST_CASE("three consumers share a topic's queues; when one leaves, its queues m
 TEST_CASE("a slave copies the master's consumer offsets, so the group continues there",
           "[consumer][replication]") {
   temp_dir dir;
-  auto mport = free_port();
-  auto name = "brokerName=\"co" + std::to_string(mport) + "-"
-              + std::to_string(std::random_device{}()) + "\"";
-  broker_process master(dir.path(), dir.path() + "/m", mport, {name, ha_token_set});
-  broker_process slave(dir.path(), dir.path() + "/s", free_port(),
-                       {"brokerRole=\"SLAVE\"", name, ha_token_set,
-                        "haMasterAddress=\"" + master.ha_address() + "\"",
-                        "haSendHeartbeatInterval=500"});
+  ha_pair ha;
+  broker_process master(dir.path(), dir.path() + "/m", ha.master_port,
+                        ha.master_sets("ASYNC_MASTER"));
+  broker_process slave(dir.path(), dir.path() + "/s", free_port(), ha.slave_sets("ASYNC_FLUSH"));
   auto ids = produce(master.address(), "off", 20, "o");
   std::string out;
   REQUIRE(run({bin("holdfast"), "consume", "--broker", master.address(), "--topic", "off",

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <netinet/in.h>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -65,7 +66,9 @@ inline const char* ha_token_set = "haAuthToken=\"e2e-secret\"";
 /// running, so a failing test leaves nothing behind.
 class child {
 public:
-  child(std::vector<std::string> argv, const std::string& out, const std::string& err)
+  /// `env`: "NAME=value" entries set in the child only (LD_PRELOAD of libfaketime, ...).
+  child(std::vector<std::string> argv, const std::string& out, const std::string& err,
+        const std::vector<std::string>& env = {})
     : out_(out), err_(err) {
     pid_ = ::fork();
     if (pid_ == 0) {
@@ -73,6 +76,8 @@ public:
       int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       ::dup2(o, 1);
       ::dup2(e, 2);
+      for (auto& kv : env)
+        ::putenv(const_cast<char*>(kv.c_str())); // the child's own copy of `env`; exec follows
       std::vector<char*> args;
       for (auto& a : argv)
         args.push_back(a.data());
@@ -155,9 +160,11 @@ inline int run(std::vector<std::string> argv, const std::string& dir, std::strin
 /// A holdfast-broker process on 127.0.0.1:port with its store in `store`.
 class broker_process {
 public:
-  /// `args`: further command-line arguments (the --fault-... testing flags).
+  /// `args`: further command-line arguments (the --fault-... testing flags); `env`: variables
+  /// for the broker's process only (see child).
   broker_process(const std::string& dir, const std::string& store, uint16_t port,
-                 std::vector<std::string> sets = {}, std::vector<std::string> args = {})
+                 std::vector<std::string> sets = {}, std::vector<std::string> args = {},
+                 const std::vector<std::string>& env = {})
     : port_(port) {
     static int n = 0;
     std::vector<std::string> argv{bin("holdfast-broker"),
@@ -169,7 +176,7 @@ public:
       argv.push_back(s);
     }
     auto base = dir + "/broker" + std::to_string(++n);
-    proc_ = std::make_unique<child>(argv, base + ".out", base + ".err");
+    proc_ = std::make_unique<child>(argv, base + ".out", base + ".err", env);
     auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (proc_->out().find("listening on") == std::string::npos) {
       if (!proc_->running() || std::chrono::steady_clock::now() > until)
@@ -204,6 +211,39 @@ private:
   std::unique_ptr<child> proc_;
 };
 
+/// One master and its slave: the one place that says how they find and trust each other, so the
+/// --set lists of both come from here (a replication port or a shared token is added here, once).
+/// Each pair has its own brokerName, random too because ports are reused by tests running in
+/// parallel: a slave left over from another test, retrying an old port, never attaches here.
+struct ha_pair {
+  uint16_t master_port = free_port();
+  std::string name =
+    "b" + std::to_string(master_port) + "-" + std::to_string(std::random_device{}());
+
+  /// What the slave replicates from: the master's replication door (listenPort + 1).
+  std::string replication_address() const {
+    return "127.0.0.1:" + std::to_string(master_port + 1);
+  }
+  /// The master's --set list: its role ("ASYNC_MASTER", "SYNC_MASTER"), then `extra`.
+  std::vector<std::string> master_sets(const std::string& role,
+                                       std::vector<std::string> extra = {}) const {
+    std::vector<std::string> s{"brokerRole=\"" + role + "\"", "brokerName=\"" + name + "\"",
+                               ha_token_set};
+    s.insert(s.end(), extra.begin(), extra.end());
+    return s;
+  }
+  /// The slave's --set list with its flushDiskType, then `extra` (a later --set of a key wins).
+  std::vector<std::string> slave_sets(const std::string& flush,
+                                      std::vector<std::string> extra = {}) const {
+    std::vector<std::string> s{"brokerRole=\"SLAVE\"", "brokerName=\"" + name + "\"",
+                               "haMasterAddress=\"" + replication_address() + "\"",
+                               "flushDiskType=\"" + flush + "\"", "haSendHeartbeatInterval=500",
+                               ha_token_set};
+    s.insert(s.end(), extra.begin(), extra.end());
+    return s;
+  }
+};
+
 /// A fresh directory under /tmp, removed afterwards.
 class temp_dir {
 public:
@@ -225,6 +265,27 @@ public:
 private:
   std::string path_;
 };
+
+/// How often `needle` occurs in `s` (result lines of an --acked file, ...).
+inline size_t count(const std::string& s, const std::string& needle) {
+  size_t n = 0;
+  for (size_t pos = 0; (pos = s.find(needle, pos)) != std::string::npos; pos += needle.size())
+    ++n;
+  return n;
+}
+
+/// One numeric field of `holdfast status` ("written", "flushed", ...); -1 when unavailable.
+inline long long status_field(const std::string& dir, const std::string& addr,
+                              const std::string& key) {
+  std::string out;
+  if (run({bin("holdfast"), "status", "--broker", addr}, dir, out) != 0)
+    return -1;
+  std::istringstream in(out);
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind(key + " ", 0) == 0)
+      return std::stoll(line.substr(key.size()));
+  return -1;
+}
 
 /// The last line of `holdfast verify`'s output.
 inline std::string last_line(const std::string& s) {
