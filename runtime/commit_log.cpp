@@ -1,5 +1,6 @@
 #include "runtime/commit_log.hpp"
 
+#include "runtime/assert.hpp"
 #include "runtime/log.hpp"
 
 #include <algorithm>
@@ -110,83 +111,61 @@ errc commit_log::open(file_system& fs, options opts, bool clean, uint64_t scan_f
     size_t i = 0;
     while (i + 1 < log->segments_.size() && log->segments_[i + 1]->base <= scan_from)
       ++i;
-    std::string buf;
     bool stopped = false;
     for (; i < log->segments_.size() && !stopped; ++i) {
       auto& seg = *log->segments_[i];
       uint64_t seg_size = seg.f->size();
-      uint64_t pos = scan_from > seg.base ? scan_from - seg.base : 0;
-      // buf holds file bytes [buf_pos, buf_pos + buf.size()).
-      uint64_t buf_pos = pos;
-      buf.clear();
-      while (pos < seg_size) {
-        uint64_t avail = buf_pos + buf.size() - pos;
-        record::view v;
-        auto st = record::decode(
-          std::span<const char>(buf.data() + (pos - buf_pos), avail), v);
-        if (st == record::decode_status::torn && buf_pos + buf.size() < seg_size) {
-          // Need more bytes: refill from pos, at least the whole announced record.
-          auto want = std::max<uint64_t>(scan_chunk, record::peek_length(std::span<const char>(
-                                                       buf.data() + (pos - buf_pos), avail)));
-          want = std::min<uint64_t>(want, seg_size - pos);
-          buf.resize(want);
-          size_t n = 0;
-          if (seg.f->read_at(pos, std::span<char>(buf.data(), want), n) != errc::ok
-              || n == 0) {
-            // An unreadable segment: keep what came before it, move it and the rest aside.
-            log->segments_.resize(i);
-            if (auto e = move_aside_from(i); e != errc::ok)
-              return e;
-            stopped = true;
-            break;
-          }
-          buf.resize(n);
-          buf_pos = pos;
-          continue;
-        }
-        if (st == record::decode_status::ok && v.f.commit_log_offset != seg.base + pos)
-          st = record::decode_status::bad_length; // a record copied from elsewhere
-        if (st != record::decode_status::ok) {
-          report.stop_reason = st;
-          auto cut = seg.base + pos;
-          log_warning("recovery: {} at commit-log offset {}; truncating {} bytes",
-                      record::to_string(st), cut, seg_size - pos);
-          if (pos == 0 && seg.base > log->segments_.front()->base) {
-            // Not a single good record: the whole file goes aside rather than being emptied.
-            log->segments_.resize(i);
-            if (auto e = move_aside_from(i); e != errc::ok)
-              return e;
-          } else {
-            bool debris = st == record::decode_status::torn
-                          || st == record::decode_status::zero_tail;
-            if (!debris) {
-              // Corruption, not a torn tail: keep a copy of the dropped bytes for forensics.
-              std::string tail;
-              tail.resize(seg_size - pos);
-              size_t n = 0;
-              if (seg.f->read_at(pos, std::span<char>(tail.data(), tail.size()), n) == errc::ok) {
-                tail.resize(n);
-                auto aside = log->path_of(seg.base) + "." + std::to_string(pos) + ".corrupt";
-                if (write_file_atomically(fs, aside, tail) == errc::ok)
-                  report.moved_aside.push_back(aside);
-              }
-            }
-            report.truncated_bytes += seg_size - pos;
-            if (auto e = seg.f->truncate(pos); e != errc::ok)
-              return e;
-            if (auto e = seg.f->sync(); e != errc::ok)
-              return e;
-            log->segments_.resize(i + 1);
-            if (auto e = move_aside_from(i + 1); e != errc::ok)
-              return e;
-          }
-          stopped = true;
-          break;
-        }
+      record_reader reader(seg.f, seg.base, std::max(scan_from, seg.base), seg.base + seg_size,
+                           {scan_chunk, true});
+      record::view v;
+      while (reader.next(v)) {
         visit(v);
         ++report.scanned_records;
-        pos += v.length;
       }
+      if (reader.reason() == record_reader::stop_reason::end)
+        continue;
+      stopped = true;
+      if (reader.reason() != record_reader::stop_reason::bad_record) {
+        // An unreadable segment: keep what came before it, move it and the rest aside.
+        log->segments_.resize(i);
+        if (auto e = move_aside_from(i); e != errc::ok)
+          return e;
+        break;
+      }
+      auto st = reader.status();
+      uint64_t pos = reader.position() - seg.base;
+      report.stop_reason = st;
+      auto cut = seg.base + pos;
+      log_warning("recovery: {} at commit-log offset {}; truncating {} bytes",
+                  record::to_string(st), cut, seg_size - pos);
+      if (pos == 0 && seg.base > log->segments_.front()->base) {
+        // Not a single good record: the whole file goes aside rather than being emptied.
+        log->segments_.resize(i);
+        if (auto e = move_aside_from(i); e != errc::ok)
+          return e;
+        break;
+      }
+      bool debris = st == record::decode_status::torn || st == record::decode_status::zero_tail;
+      if (!debris) {
+        // Corruption, not a torn tail: keep a copy of the dropped bytes for forensics.
+        std::string tail;
+        tail.resize(seg_size - pos);
+        size_t n = 0;
+        if (seg.f->read_at(pos, std::span<char>(tail.data(), tail.size()), n) == errc::ok) {
+          tail.resize(n);
+          auto aside = log->path_of(seg.base) + "." + std::to_string(pos) + ".corrupt";
+          if (write_file_atomically(fs, aside, tail) == errc::ok)
+            report.moved_aside.push_back(aside);
+        }
+      }
+      report.truncated_bytes += seg_size - pos;
+      if (auto e = seg.f->truncate(pos); e != errc::ok)
+        return e;
+      if (auto e = seg.f->sync(); e != errc::ok)
+        return e;
+      log->segments_.resize(i + 1);
+      if (auto e = move_aside_from(i + 1); e != errc::ok)
+        return e;
     }
     // With every segment moved aside the log restarts where the scan began: offsets never go back.
     end = log->segments_.empty() ? scan_from
@@ -205,7 +184,7 @@ errc commit_log::open(file_system& fs, options opts, bool clean, uint64_t scan_f
       return e;
   if (auto e = fs.sync_dir(opts.dir); e != errc::ok)
     return e;
-  log->dir_dirty_ = false;
+  log->dir_synced_ = log->dir_version_;
   log->flushed_offset_ = end;
   out = std::move(log);
   return errc::ok;
@@ -230,7 +209,7 @@ errc commit_log::roll(uint64_t base) {
   seg->f = std::move(f);
   std::lock_guard guard{mtx_};
   segments_.push_back(std::move(seg));
-  dir_dirty_ = true;
+  ++dir_version_;
   return errc::ok;
 }
 
@@ -276,7 +255,9 @@ errc commit_log::append(std::span<const char> bytes, bool new_segment) {
     }
     return e;
   }
-  write_offset_.store(off + bytes.size(), std::memory_order_release);
+  auto prev = write_offset_.exchange(off + bytes.size(), std::memory_order_acq_rel);
+  HF_ASSERT(prev == off, "commit log: the write offset moved from {} to {} during an append: "
+            "a second writer (one writer thread only)", off, prev);
   return errc::ok;
 }
 
@@ -290,13 +271,15 @@ errc commit_log::sync() {
   if (target <= flushed)
     return errc::ok;
   std::vector<std::shared_ptr<segment>> dirty;
-  bool dir_dirty;
+  uint64_t dir_version = 0;
+  bool dir_dirty = false;
   {
     std::lock_guard guard{mtx_};
     for (auto& s : segments_)
       if (s->base + s->f->size() > flushed)
         dirty.push_back(s);
-    dir_dirty = dir_dirty_;
+    dir_version = dir_version_;
+    dir_dirty = dir_synced_ != dir_version_;
   }
   // Oldest first: a later segment is never durable while an earlier one is not.
   for (auto& s : dirty) {
@@ -309,12 +292,19 @@ errc commit_log::sync() {
   }
   if (dir_dirty) {
     if (auto e = fs_.sync_dir(opts_.dir); e != errc::ok) {
+      log_error("commit log: directory fsync failed ({}); refusing further writes until restart",
+                to_string(e));
       sticky_ = true;
       return e;
     }
+    // Only the segments created before the sync began count as covered.
     std::lock_guard guard{mtx_};
-    dir_dirty_ = false;
+    dir_synced_ = std::max(dir_synced_, dir_version);
   }
+  // sync_mtx_ keeps truncate_to out, so neither offset went back since target was taken.
+  HF_ASSERT(flushed_offset() <= target && target <= write_offset(),
+            "commit log: flushed offset {} -> {} with write offset {} (offsets only move forward, "
+            "flushed never past written)", flushed_offset(), target, write_offset());
   flushed_offset_.store(target, std::memory_order_release);
   syncs_.fetch_add(1, std::memory_order_relaxed);
   return errc::ok;
@@ -336,25 +326,61 @@ errc commit_log::read(uint64_t offset, size_t len, std::string& out) const {
   return errc::ok;
 }
 
+record_reader commit_log::reader(uint64_t from, record_reader::options opts) const {
+  auto end = write_offset();
+  std::lock_guard guard{mtx_};
+  auto i = std::upper_bound(segments_.begin(), segments_.end(), from,
+                            [](uint64_t off, const auto& s) { return off < s->base; });
+  if (i == segments_.begin() || from > end)
+    return record_reader::failed(from, errc::out_of_range);
+  auto& seg = *(i - 1);
+  auto limit = i == segments_.end() ? end : std::min(end, (*i)->base);
+  return record_reader(seg->f, seg->base, from, limit, opts);
+}
+
 errc commit_log::truncate_to(uint64_t offset) {
+  // A sync running meanwhile would set the flushed offset past the cut.
+  std::lock_guard sync_guard{sync_mtx_};
+  if (sticky_.load(std::memory_order_acquire))
+    return errc::sticky_failure;
   if (offset >= write_offset())
     return offset == write_offset() ? errc::ok : errc::out_of_range;
-  std::lock_guard guard{mtx_};
-  while (segments_.size() > 1 && segments_.back()->base > offset) {
-    auto path = path_of(segments_.back()->base);
-    auto to = path + ".truncated";
-    if (auto e = fs_.rename(path, to); e != errc::ok)
-      return e;
-    log_warning("commit log: segment {} moved aside to {} by truncation", path, to);
-    segments_.pop_back();
+  {
+    std::lock_guard guard{mtx_};
+    if (offset < segments_.front()->base)
+      return errc::out_of_range;
   }
-  auto& last = segments_.back();
-  if (offset < last->base)
-    return errc::out_of_range;
+  // From here on a failure leaves the log between two states, on disk and in memory.
+  auto fail = [this](const char* what, errc e) {
+    log_error("commit log: truncation failed at {} ({}); refusing further writes until restart",
+              what, to_string(e));
+    sticky_ = true;
+    return e;
+  };
+  std::shared_ptr<segment> last;
+  bool renamed = false;
+  {
+    std::lock_guard guard{mtx_};
+    while (segments_.size() > 1 && segments_.back()->base > offset) {
+      auto path = path_of(segments_.back()->base);
+      auto to = path + ".truncated";
+      if (auto e = fs_.rename(path, to); e != errc::ok)
+        return fail("rename", e);
+      log_warning("commit log: segment {} moved aside to {} by truncation", path, to);
+      segments_.pop_back();
+      renamed = true;
+    }
+    last = segments_.back();
+  }
   if (auto e = last->f->truncate(offset - last->base); e != errc::ok)
-    return e;
+    return fail("ftruncate", e);
   if (auto e = last->f->sync(); e != errc::ok)
-    return e;
+    return fail("fsync", e);
+  // The renamed segments must stay out of the log after a crash: recovery would append their
+  // records again.
+  if (renamed)
+    if (auto e = fs_.sync_dir(opts_.dir); e != errc::ok)
+      return fail("directory fsync", e);
   write_offset_.store(offset, std::memory_order_release);
   if (flushed_offset() > offset)
     flushed_offset_.store(offset, std::memory_order_release);

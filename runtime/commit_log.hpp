@@ -3,6 +3,7 @@
 #include "runtime/errc.hpp"
 #include "runtime/file.hpp"
 #include "runtime/record.hpp"
+#include "runtime/record_reader.hpp"
 
 #include <atomic>
 #include <cstdint>
@@ -85,8 +86,15 @@ public:
   /// Reads `len` bytes at `offset`; they must lie within one record range below write_offset().
   [[nodiscard]] errc read(uint64_t offset, size_t len, std::string& out) const;
 
+  /// A reader of the whole records from `from` (a record boundary) to the end of its segment or
+  /// write_offset(), whichever comes first. No segment holding `from`, or `from` past
+  /// write_offset(): a reader already stopped with read_error errc::out_of_range.
+  [[nodiscard]] record_reader reader(uint64_t from, record_reader::options opts) const;
+
   /// Cuts the log back to `offset` (a record boundary). Writer thread only; used by a slave
-  /// whose log diverged from its master's.
+  /// whose log diverged from its master's. Waits for a running sync(). A failure once the cut
+  /// has begun (a rename, the ftruncate, or the fsyncs that make the cut durable) is sticky
+  /// like a failed sync(): what the disk holds is then unknown.
   [[nodiscard]] errc truncate_to(uint64_t offset);
 
   [[nodiscard]] bool failed() const noexcept {
@@ -111,10 +119,14 @@ private:
 
   file_system& fs_;
   options opts_;
-  mutable std::mutex mtx_;                       // guards segments_ and dir_dirty_
+  mutable std::mutex mtx_;                       // guards segments_ and the dir versions
   std::vector<std::shared_ptr<segment>> segments_;
-  bool dir_dirty_ = false;                       // a segment was created since the last sync
-  std::mutex sync_mtx_;                          // one sync at a time
+  // Counts the segments created; the directory is durable up to dir_synced_. A version, not a
+  // flag: a segment the writer creates while the flusher syncs the directory was perhaps not
+  // covered by that sync and must get one of its own.
+  uint64_t dir_version_ = 0;
+  uint64_t dir_synced_ = 0;
+  std::mutex sync_mtx_;                          // one sync (or truncation) at a time
   std::atomic<uint64_t> write_offset_{0};
   std::atomic<uint64_t> flushed_offset_{0};
   std::atomic<bool> sticky_{false};

@@ -2,11 +2,62 @@
 
 #include "runtime/log.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <thread>
 #include <vector>
 
 namespace holdfast {
+
+namespace {
+
+using range = fault_fs::range;
+
+/// Removes [r.begin, r.end) from a sorted list of disjoint ranges.
+void subtract(std::vector<range>& v, range r) {
+  if (r.begin >= r.end)
+    return;
+  std::vector<range> out;
+  out.reserve(v.size() + 1);
+  for (auto& x : v) {
+    if (x.end <= r.begin || x.begin >= r.end) {
+      out.push_back(x);
+      continue;
+    }
+    if (x.begin < r.begin)
+      out.push_back({x.begin, r.begin});
+    if (x.end > r.end)
+      out.push_back({r.end, x.end});
+  }
+  v = std::move(out);
+}
+
+/// Adds [r.begin, r.end) to a sorted list of disjoint ranges, merging what touches.
+void add(std::vector<range>& v, range r) {
+  if (r.begin >= r.end)
+    return;
+  std::vector<range> out;
+  out.reserve(v.size() + 1);
+  bool placed = false;
+  for (auto& x : v) {
+    if (x.end < r.begin) {
+      out.push_back(x);
+    } else if (x.begin > r.end) {
+      if (!placed)
+        out.push_back(r);
+      placed = true;
+      out.push_back(x);
+    } else {
+      r.begin = std::min(r.begin, x.begin);
+      r.end = std::max(r.end, x.end);
+    }
+  }
+  if (!placed)
+    out.push_back(r);
+  v = std::move(out);
+}
+
+} // namespace
 
 /// A real file plus the shared bookkeeping of its path.
 class fault_file final : public file {
@@ -19,9 +70,12 @@ public:
     std::lock_guard guard{fs_.mtx_};
     if (auto e = fs_.check_alive(); e != errc::ok)
       return e;
+    auto pos = real_->size();
     if (fs_.full_ && !data.empty())
-      return half_then_no_space(real_->size(), data);
-    return real_->append(data);
+      return half_then_no_space(pos, data);
+    auto e = real_->append(data);
+    fs_.note_write(*st_, pos, data.size());
+    return e;
   }
 
   errc write_at(uint64_t pos, std::span<const char> data) override {
@@ -32,7 +86,9 @@ public:
     st_->synced = std::min(st_->synced, pos);
     if (fs_.full_ && pos + data.size() > real_->size())
       return half_then_no_space(pos, data);
-    return real_->write_at(pos, data);
+    auto e = real_->write_at(pos, data);
+    fs_.note_write(*st_, pos, data.size());
+    return e;
   }
 
   errc read_at(uint64_t pos, std::span<char> out, size_t& n) const override {
@@ -50,18 +106,54 @@ public:
   errc sync() override {
     std::chrono::milliseconds delay{0};
     uint64_t captured = 0;
+    uint64_t from = 0;
+    size_t first_write = 0;
+    bool inject = false;
     {
       std::lock_guard guard{fs_.mtx_};
-      if (auto e = fs_.before_sync(delay); e != errc::ok)
+      if (auto e = fs_.check_alive(); e != errc::ok)
         return e;
+      ++fs_.sync_calls_;
+      inject = fs_.fail_at_call_ != 0 && fs_.sync_calls_ == fs_.fail_at_call_;
+      delay = fs_.delay_;
+      // What this sync covers: the bytes dirty now, [synced, size).
       captured = real_->size();
+      from = st_->synced;
+      if (st_->syncs_running++ == 0)
+        st_->written_during_sync.clear();
+      first_write = st_->written_during_sync.size();
     }
     if (delay.count() > 0)
       std::this_thread::sleep_for(delay);
-    if (auto e = real_->sync(); e != errc::ok)
-      return e;
+    auto e = inject ? errc::io_error : real_->sync();
     std::lock_guard guard{fs_.mtx_};
-    return fs_.after_sync(*st_, captured);
+    std::vector<range> since(st_->written_during_sync.begin()
+                               + static_cast<std::ptrdiff_t>(first_write),
+                             st_->written_during_sync.end());
+    --st_->syncs_running;
+    // A power cut that happened while the real fdatasync ran makes its outcome unknown: report
+    // failure so nobody acknowledges bytes that power_cut() may already have dropped.
+    if (fs_.dead_)
+      return errc::closed;
+    if (e != errc::ok) {
+      if (inject)
+        log_warning("fault_fs: failing sync #{} of {} on purpose", fs_.sync_calls_, st_->path);
+      // Linux marks the dirty pages clean after a failed write-back: the bytes stay in the
+      // page cache (reads still see them) but no later sync writes them.
+      std::vector<range> lost{{from, std::min(captured, real_->size())}};
+      for (auto& w : since)
+        subtract(lost, w);
+      for (auto& r : lost)
+        add(st_->lost, r);
+      return e;
+    }
+    // Bytes rewritten while the sync ran may or may not have made it: not durable.
+    auto upto = captured;
+    for (auto& w : since)
+      upto = std::min(upto, w.begin);
+    st_->synced = std::max(st_->synced, upto);
+    ++fs_.syncs_;
+    return errc::ok;
   }
 
   errc truncate(uint64_t size) override {
@@ -69,6 +161,7 @@ public:
     if (auto e = fs_.check_alive(); e != errc::ok)
       return e;
     st_->synced = std::min(st_->synced, size);
+    subtract(st_->lost, {size, UINT64_MAX});
     return real_->truncate(size);
   }
 
@@ -78,7 +171,9 @@ public:
 
 private:
   errc half_then_no_space(uint64_t pos, std::span<const char> data) {
-    (void) real_->write_at(pos, data.first(data.size() / 2));
+    auto half = data.first(data.size() / 2);
+    (void) real_->write_at(pos, half);
+    fs_.note_write(*st_, pos, half.size());
     return errc::no_space;
   }
 
@@ -101,26 +196,11 @@ errc fault_fs::check_alive() const {
   return dead_ ? errc::closed : errc::ok;
 }
 
-errc fault_fs::before_sync(std::chrono::milliseconds& delay) {
-  if (dead_)
-    return errc::closed;
-  ++sync_calls_;
-  if (fail_at_call_ != 0 && sync_calls_ == fail_at_call_) {
-    log_warning("fault_fs: failing sync #{} on purpose", sync_calls_);
-    return errc::io_error;
-  }
-  delay = delay_;
-  return errc::ok;
-}
-
-errc fault_fs::after_sync(file_state& st, uint64_t captured) {
-  // A power cut that happened while the real fdatasync ran makes its outcome unknown: report
-  // failure so nobody acknowledges bytes that power_cut() may already have dropped.
-  if (dead_)
-    return errc::closed;
-  st.synced = std::max(st.synced, captured);
-  ++syncs_;
-  return errc::ok;
+void fault_fs::note_write(file_state& st, uint64_t pos, uint64_t len) {
+  // Rewritten bytes are dirty again: the next sync writes them like any others.
+  subtract(st.lost, {pos, pos + len});
+  if (st.syncs_running > 0)
+    st.written_during_sync.push_back({pos, pos + len});
 }
 
 std::shared_ptr<fault_fs::file_state> fault_fs::state_for(const std::string& path,
@@ -161,6 +241,7 @@ errc fault_fs::rename(const std::string& from, const std::string& to) {
     files_.erase(i);
     st->path = to;
     st->dir_entry_synced = true; // renames count as durable at once (see header)
+    st->dir_entry_lost = false;
     files_[to] = st;
   }
   return errc::ok;
@@ -182,14 +263,41 @@ errc fault_fs::create_dirs(const std::string& path) {
 }
 
 errc fault_fs::sync_dir(const std::string& path) {
-  std::lock_guard guard{mtx_};
-  if (auto e = check_alive(); e != errc::ok)
-    return e;
-  if (auto e = base_.sync_dir(path); e != errc::ok)
-    return e;
   auto dir = std::filesystem::path(path).lexically_normal();
-  for (auto& [name, st] : files_)
-    if (std::filesystem::path(name).parent_path().lexically_normal() == dir)
+  auto in_dir = [&dir](const file_state& st) {
+    return std::filesystem::path(st.path).parent_path().lexically_normal() == dir;
+  };
+  std::vector<std::shared_ptr<file_state>> covered;
+  std::function<void(const std::string&)> hook;
+  bool inject = false;
+  {
+    std::lock_guard guard{mtx_};
+    if (auto e = check_alive(); e != errc::ok)
+      return e;
+    ++dir_sync_calls_;
+    inject = fail_at_dir_call_ != 0 && dir_sync_calls_ == fail_at_dir_call_;
+    for (auto& [name, st] : files_)
+      if (!st->dir_entry_synced && in_dir(*st))
+        covered.push_back(st);
+    hook = dir_sync_hook_;
+  }
+  if (hook)
+    hook(path);
+  auto e = inject ? errc::io_error : base_.sync_dir(path);
+  std::lock_guard guard{mtx_};
+  if (dead_)
+    return errc::closed;
+  if (e != errc::ok) {
+    if (inject)
+      log_warning("fault_fs: failing directory sync #{} of {} on purpose", dir_sync_calls_, path);
+    // As with files: the entries it should have written are not written by a later sync.
+    for (auto& st : covered)
+      if (!st->dir_entry_synced && in_dir(*st))
+        st->dir_entry_lost = true;
+    return e;
+  }
+  for (auto& st : covered)
+    if (!st->dir_entry_lost)
       st->dir_entry_synced = true;
   return errc::ok;
 }
@@ -212,7 +320,7 @@ void fault_fs::power_cut(tear_mode mode) {
     return;
   dead_ = true;
   for (auto& [path, st] : files_) {
-    if (!st->dir_entry_synced) {
+    if (!st->dir_entry_synced || st->dir_entry_lost) {
       std::error_code ec;
       std::filesystem::remove(path, ec);
       continue;
@@ -220,23 +328,51 @@ void fault_fs::power_cut(tear_mode mode) {
     std::unique_ptr<file> f;
     if (base_.open(path, open_mode::read_write, f) != errc::ok)
       continue;
-    auto size = f->size();
-    if (size <= st->synced)
-      continue;
-    auto unsynced = size - st->synced;
-    switch (mode) {
-      case tear_mode::drop:
-        (void) f->truncate(st->synced);
-        break;
-      case tear_mode::random_prefix: {
-        std::uniform_int_distribution<uint64_t> dist(0, unsynced);
-        (void) f->truncate(st->synced + dist(rng_));
-        break;
+    auto zero = [&f](uint64_t from, uint64_t to) {
+      std::vector<char> zeros(to - from, 0);
+      (void) f->write_at(from, zeros);
+    };
+    // The tail written since the last sync.
+    auto end = f->size();
+    if (end > st->synced) {
+      auto unsynced = end - st->synced;
+      switch (mode) {
+        case tear_mode::drop:
+          end = st->synced;
+          (void) f->truncate(end);
+          break;
+        case tear_mode::random_prefix: {
+          std::uniform_int_distribution<uint64_t> dist(0, unsynced);
+          end = st->synced + dist(rng_);
+          (void) f->truncate(end);
+          break;
+        }
+        case tear_mode::zero_fill:
+          zero(st->synced, end);
+          break;
       }
-      case tear_mode::zero_fill: {
-        std::vector<char> zeros(unsynced, 0);
-        (void) f->write_at(st->synced, zeros);
-        break;
+    }
+    // Ranges a failed sync covered: not on disk even where a later sync moved `synced` past
+    // them. Last first, so a lost tail shortens the file before the range before it is looked at.
+    for (auto r = st->lost.rbegin(); r != st->lost.rend(); ++r) {
+      auto b = r->begin;
+      auto e = std::min(r->end, end);
+      if (b >= e)
+        continue;
+      if (mode == tear_mode::zero_fill) {
+        zero(b, e);
+        continue;
+      }
+      auto keep = b;
+      if (mode == tear_mode::random_prefix) {
+        std::uniform_int_distribution<uint64_t> dist(0, e - b);
+        keep = b + dist(rng_);
+      }
+      if (e == end) {
+        end = keep;
+        (void) f->truncate(end);
+      } else {
+        zero(keep, e);
       }
     }
     (void) f->sync();
@@ -246,6 +382,16 @@ void fault_fs::power_cut(tear_mode mode) {
 void fault_fs::fail_nth_sync(uint64_t n) {
   std::lock_guard guard{mtx_};
   fail_at_call_ = n == 0 ? 0 : sync_calls_ + n;
+}
+
+void fault_fs::fail_nth_dir_sync(uint64_t n) {
+  std::lock_guard guard{mtx_};
+  fail_at_dir_call_ = n == 0 ? 0 : dir_sync_calls_ + n;
+}
+
+void fault_fs::set_dir_sync_hook(std::function<void(const std::string& dir)> hook) {
+  std::lock_guard guard{mtx_};
+  dir_sync_hook_ = std::move(hook);
 }
 
 void fault_fs::set_sync_delay(std::chrono::milliseconds d) {

@@ -212,7 +212,14 @@ file_system& posix_fs() {
 
 errc write_file_atomically(file_system& fs, const std::string& path,
                            std::span<const char> data) {
+  atomic_write_step failed;
+  return write_file_atomically(fs, path, data, failed);
+}
+
+errc write_file_atomically(file_system& fs, const std::string& path, std::span<const char> data,
+                           atomic_write_step& failed) {
   auto tmp = path + ".tmp";
+  failed = atomic_write_step::write;
   {
     std::unique_ptr<file> f;
     if (auto e = fs.open(tmp, open_mode::read_write, f); e != errc::ok)
@@ -221,12 +228,18 @@ errc write_file_atomically(file_system& fs, const std::string& path,
       return e;
     if (auto e = f->append(data); e != errc::ok)
       return e;
+    failed = atomic_write_step::sync;
     if (auto e = f->sync(); e != errc::ok)
       return e;
   }
+  failed = atomic_write_step::rename;
   if (auto e = fs.rename(tmp, path); e != errc::ok)
     return e;
-  return fs.sync_dir(parent_dir(path));
+  failed = atomic_write_step::sync_dir;
+  if (auto e = fs.sync_dir(parent_dir(path)); e != errc::ok)
+    return e;
+  failed = atomic_write_step::none;
+  return errc::ok;
 }
 
 errc read_whole_file(file_system& fs, const std::string& path, std::string& out) {

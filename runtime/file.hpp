@@ -68,6 +68,26 @@ file_system& posix_fs();
 [[nodiscard]] errc write_file_atomically(file_system& fs, const std::string& path,
                                          std::span<const char> data);
 
+/// The step of write_file_atomically that failed.
+enum class atomic_write_step : uint8_t {
+  none,     ///< it succeeded
+  write,    ///< opening or writing the temporary (e.g. errc::no_space): `path` is untouched
+  sync,     ///< the fsync of the temporary
+  rename,   ///< the rename over `path`
+  sync_dir, ///< the fsync of the directory after the rename: `path` may hold either content
+};
+
+/// True for the steps that are a failed fsync. After one the caller must refuse every later
+/// write (errc::sticky_failure) until a restart: Linux may have dropped the dirty pages and
+/// marked them clean, so no retry can tell what reached the disk (fsyncgate).
+[[nodiscard]] constexpr bool is_fsync(atomic_write_step s) noexcept {
+  return s == atomic_write_step::sync || s == atomic_write_step::sync_dir;
+}
+
+/// write_file_atomically that also says which step failed (`failed`; none on success).
+[[nodiscard]] errc write_file_atomically(file_system& fs, const std::string& path,
+                                         std::span<const char> data, atomic_write_step& failed);
+
 /// Reads a whole (small) file.
 [[nodiscard]] errc read_whole_file(file_system& fs, const std::string& path, std::string& out);
 

@@ -270,6 +270,8 @@ std::optional<uint64_t> offset_store::get(const std::string& group, const std::s
 
 errc offset_store::commit(const std::string& group, const std::string& topic, int32_t queue_id,
                           uint64_t offset, bool allow_rewind) {
+  if (failed_)
+    return errc::sticky_failure;
   if (!valid_entry(group, topic, queue_id))
     return errc::invalid_argument;
   auto i = offsets_.find(key{group, topic, queue_id});
@@ -288,6 +290,8 @@ errc offset_store::commit(const std::string& group, const std::string& topic, in
 }
 
 errc offset_store::commit_all(const std::vector<entry>& entries) {
+  if (failed_)
+    return errc::sticky_failure;
   for (const auto& x : entries)
     if (!valid_entry(x.group, x.topic, x.queue_id))
       return errc::invalid_argument;
@@ -310,6 +314,8 @@ errc offset_store::commit_all(const std::vector<entry>& entries) {
 }
 
 errc offset_store::merge_max(const std::vector<entry>& entries) {
+  if (failed_)
+    return errc::sticky_failure;
   auto next = offsets_;
   bool changed = false;
   for (const auto& x : entries) {
@@ -360,12 +366,20 @@ std::vector<offset_store::entry> offset_store::group_offsets(const std::string& 
 }
 
 errc offset_store::persist(offset_map next) {
+  if (failed_)
+    return errc::sticky_failure;
   auto bytes = encode(next);
-  // Not a sticky failure (unlike the commit log): every commit rewrites the whole file into a
-  // freshly truncated temp file and fsyncs it, so a later successful fsync covers every byte
-  // that matters; there are no older unsynced pages whose loss a failed fsync could hide.
-  if (auto e = write_file_atomically(fs_, path_, bytes); e != errc::ok) {
+  atomic_write_step step = atomic_write_step::none;
+  if (auto e = write_file_atomically(fs_, path_, bytes, step); e != errc::ok) {
     log_error("consumer offsets: write of {} failed: {}", path_, to_string(e));
+    if (is_fsync(step)) {
+      // Sticky, like the commit log. Each commit rewrites a fresh temp file, so a later fsync
+      // would cover all of its bytes; but after a failed directory fsync nobody knows which
+      // file the name points to after a crash, and a disk that fails an fsync once cannot be
+      // trusted to have written what the next one claims. A restart reads what is there.
+      log_error("consumer offsets: fsync failed; refusing every later commit until restart");
+      failed_ = true;
+    }
     // The rename may have happened before the directory sync failed, so the file may now hold
     // `next` while memory keeps the old state (memory never claims more than the disk). Until
     // a write succeeds, an unchanged commit must still be written to pin the file down.

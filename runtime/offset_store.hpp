@@ -27,6 +27,12 @@ namespace holdfast {
 ///    was before the call;
 ///  - an offset only moves forward, unless an operator rewinds it explicitly.
 ///
+/// A failed fsync (of the file or of its directory) is sticky: every later commit, commit_all
+/// and merge_max returns errc::sticky_failure until the broker restarts and reads what the
+/// disk holds (fsyncgate: Linux may drop the pages a failed fsync covered and report the next
+/// fsync as a success). A write that fails for lack of space (errc::no_space) is not: it
+/// changed nothing durable, so the next commit simply tries again.
+///
 /// Lifecycle: `open` once at broker start, then commits for the life of the broker; the
 /// destructor writes nothing because every commit was already durable.
 ///
@@ -88,6 +94,11 @@ public:
   /// rebalancing).
   [[nodiscard]] std::vector<entry> group_offsets(const std::string& group) const;
 
+  /// True after a failed fsync: every later write is refused until restart.
+  [[nodiscard]] bool failed() const noexcept {
+    return failed_;
+  }
+
   /// Number of (group, topic, queue) entries held.
   [[nodiscard]] size_t size() const noexcept {
     return offsets_.size();
@@ -112,6 +123,7 @@ private:
   offset_map offsets_;
   // Set when a write failed: the file may then hold more than offsets_ (see persist()).
   bool disk_uncertain_ = false;
+  bool failed_ = false; // an fsync failed: sticky until restart
 };
 
 } // namespace holdfast

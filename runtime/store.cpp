@@ -1,9 +1,11 @@
 #include "runtime/store.hpp"
 
+#include "runtime/assert.hpp"
 #include "runtime/crc32c.hpp"
 #include "runtime/log.hpp"
 #include "runtime/secret.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -160,43 +162,24 @@ errc message_store::open(file_system& fs, store_options opts,
 
 errc message_store::scan(uint64_t from,
                          const std::function<void(const record::view&)>& fn) {
-  // Chunked reads within one segment; a record cut by the chunk's end is read again whole.
-  const size_t chunk = std::max<size_t>(opts_.scan_chunk_bytes, 8);
+  // Segment by segment. Offsets are not checked: this replays records recovery already
+  // verified (or a clean shutdown vouched for), as before there was one reader.
+  const record_reader::options ro{std::max<size_t>(opts_.scan_chunk_bytes, 8), false};
   auto end = log_->write_offset();
-  uint64_t pos = from;
-  std::string buf;
-  while (pos < end) {
-    uint64_t base = 0;
-    auto limit = std::min(end, log_->segment_limit(pos, base));
-    auto len = static_cast<size_t>(std::min<uint64_t>(limit - pos, chunk));
-    if (auto e = log_->read(pos, len, buf); e != errc::ok)
-      return e;
-    size_t at = 0;
-    while (at < buf.size()) {
-      if (buf.size() - at < 8) {
-        if (pos + at + 8 > limit)
-          return errc::corrupt;
-        break; // the chunk ends inside a length field: read on from this record
-      }
-      auto rec_len = record::peek_length(std::span<const char>(buf).subspan(at));
-      if (rec_len < record::header_size || pos + at + rec_len > limit)
-        return errc::corrupt;
-      if (at + rec_len > buf.size()) {
-        if (at == 0) { // one record larger than the chunk
-          if (auto e = log_->read(pos, rec_len, buf); e != errc::ok)
-            return e;
-          continue;
-        }
-        break;
-      }
-      record::view v;
-      if (record::decode(std::span<const char>(buf).subspan(at, rec_len), v)
-          != record::decode_status::ok)
-        return errc::corrupt;
+  for (uint64_t pos = from; pos < end;) {
+    auto reader = log_->reader(pos, ro);
+    record::view v;
+    while (reader.next(v))
       fn(v);
-      at += rec_len;
+    switch (reader.reason()) {
+      case record_reader::stop_reason::end:
+        break;
+      case record_reader::stop_reason::read_error:
+        return reader.error();
+      default:
+        return errc::corrupt;
     }
-    pos += at;
+    pos = reader.position();
   }
   return errc::ok;
 }
@@ -268,8 +251,12 @@ errc message_store::set_producer_key(const secret::key& k) {
   std::string bytes(reinterpret_cast<const char*>(k.data()), k.size());
   uint32_t crc = crc32c::mask(crc32c::value(bytes.data(), bytes.size()));
   bytes.append(reinterpret_cast<const char*>(&crc), 4);
-  if (auto e = write_file_atomically(fs_, opts_.root + "/producer_key", bytes); e != errc::ok)
-    return e;
+  if (failed())
+    return errc::sticky_failure;
+  atomic_write_step step = atomic_write_step::none;
+  if (auto e = write_file_atomically(fs_, opts_.root + "/producer_key", bytes, step);
+      e != errc::ok)
+    return is_fsync(step) ? fail("the producer key", e) : e;
   producer_key_ = k;
   return errc::ok;
 }
@@ -292,8 +279,10 @@ errc message_store::begin_term() {
   }
   leader_epoch next{epoch + 1, term, log_->write_offset()};
   // Durable before any record or producer id of the term exists.
+  if (failed())
+    return errc::sticky_failure;
   if (auto e = epochs_->append(next); e != errc::ok)
-    return e;
+    return fail("the epoch history", e);
   producer_counter_ = 0;
   return errc::ok;
 }
@@ -301,6 +290,13 @@ errc message_store::begin_term() {
 uint64_t message_store::current_epoch() const noexcept {
   auto last = epochs_->last();
   return last ? last->epoch : 0;
+}
+
+errc message_store::fail(std::string_view what, errc e) {
+  log_error("store: fsync of {} failed ({}); refusing every write until restart", what,
+            to_string(e));
+  flags_->sticky.store(true, std::memory_order_release);
+  return e;
 }
 
 errc message_store::new_producer_id(uint64_t& out) {
@@ -320,8 +316,10 @@ errc message_store::record_terms(const std::vector<leader_epoch>& terms) {
     auto last = epochs_->last();
     if (last && *last == t)
       continue;
+    if (failed())
+      return errc::sticky_failure;
     if (auto e = epochs_->append(t); e != errc::ok)
-      return e;
+      return fail("the epoch history", e);
   }
   return errc::ok;
 }
@@ -454,6 +452,8 @@ status message_store::append(std::vector<message>& batch, int64_t now_ms,
   out.clear();
   if (closed_)
     return errc::closed;
+  if (failed())
+    return errc::sticky_failure;
   for (auto& m : batch)
     if (check(m) != message_check::ok)
       return errc::invalid_argument;
@@ -544,6 +544,9 @@ status message_store::append(std::vector<message>& batch, int64_t now_ms,
       return e;
     }
   }
+  HF_ASSERT(log_->write_offset() == offset,
+            "store: records encoded for offsets [{}, {}) but the log ends at {} (one writer)", base,
+            offset, log_->write_offset());
   for (size_t i = 0; i < batch.size(); ++i) {
     if (dup[i]) {
       ++duplicates_;
@@ -595,6 +598,8 @@ errc message_store::read(const std::string& topic_name, int32_t queue_id, uint64
 errc message_store::append_raw(std::span<const char> bytes, bool new_segment) {
   if (closed_)
     return errc::closed;
+  if (failed())
+    return errc::sticky_failure;
   auto base = log_->write_offset();
   // Check everything first: a batch from the network is stored whole or not at all.
   size_t pos = 0;
@@ -640,60 +645,75 @@ errc message_store::read_raw(uint64_t from, size_t max_bytes, std::string& out,
   if (from > end)
     return errc::out_of_range;
   uint64_t base = 0;
-  end = std::min(end, log_->segment_limit(from, base));
+  (void) log_->segment_limit(from, base);
   new_segment = base == from;
-  // Record by record: a record never spans segments, a range of them may.
-  uint64_t pos = from;
-  std::string head, rec;
-  while (pos < end) {
-    if (auto e = log_->read(pos, 8, head); e != errc::ok)
-      return pos == from && e == errc::out_of_range ? errc::invalid_argument : e;
-    auto len = record::peek_length(head);
-    if (len < record::header_size || pos + len > end)
-      return pos == from ? errc::invalid_argument : errc::corrupt;
-    if (pos > from && pos + len - from > max_bytes)
-      break;
-    if (auto e = log_->read(pos, len, rec); e != errc::ok)
-      return e;
-    // `from` comes from the network (a slave's fetch): it must name a record of this log.
-    record::view v;
-    if (record::decode(rec, v) != record::decode_status::ok || v.f.commit_log_offset != pos)
-      return pos == from ? errc::invalid_argument : errc::corrupt;
-    out += rec;
-    pos += len;
+  if (from == end)
+    return errc::ok;
+  // A record never spans segments, a range of them may. Reads are bounded by the budget (and
+  // at most 1 MiB at a time): `max_bytes` comes from the network.
+  record_reader::options ro{std::clamp<size_t>(max_bytes, 8, 1 << 20), true, max_bytes};
+  auto reader = log_->reader(from, ro);
+  record::view v;
+  while (reader.next(v)) {
+    auto bytes = reader.record_bytes();
+    out.append(bytes.data(), bytes.size());
   }
-  return errc::ok;
+  // `from` comes from the network (a slave's fetch): it must name a record of this log.
+  bool first = reader.position() == from;
+  switch (reader.reason()) {
+    case record_reader::stop_reason::end:
+    case record_reader::stop_reason::budget:
+      return errc::ok;
+    case record_reader::stop_reason::read_error:
+      return first && reader.error() == errc::out_of_range ? errc::invalid_argument
+                                                           : reader.error();
+    default:
+      return first ? errc::invalid_argument : errc::corrupt;
+  }
 }
 
 errc message_store::truncate_to(uint64_t offset, uint64_t& dropped) {
+  dropped = 0;
+  if (failed())
+    return errc::sticky_failure;
   auto end = log_->write_offset();
   dropped = end > offset ? end - offset : 0;
-  if (dropped == 0)
-    return epochs_->truncate_to(offset); // a term without records may still start there
+  if (dropped == 0) {
+    // A term without records may still start there.
+    if (auto e = epochs_->truncate_to(offset); e != errc::ok)
+      return fail("the epoch history", e);
+    return errc::ok;
+  }
   // Before a byte goes, nothing durable may point past the cut: recovery would start its scan
   // (checkpoint) or trust producer state (snapshot) at offsets that the bytes appended after
   // the cut give another meaning.
+  atomic_write_step step = atomic_write_step::none;
   if (checkpoint_at_ > offset) {
-    if (auto e = write_file_atomically(fs_, opts_.root + "/checkpoint", encode_checkpoint(offset));
+    if (auto e = write_file_atomically(fs_, opts_.root + "/checkpoint", encode_checkpoint(offset),
+                                       step);
         e != errc::ok)
-      return e;
+      return is_fsync(step) ? fail("the checkpoint", e) : e;
     checkpoint_at_ = offset;
   }
   producers_.truncate(offset);
   if (producer_snapshot_at_ > offset) {
-    auto snapshot = producers_.encode(offset, producers_.newest_ms());
-    if (auto e = write_file_atomically(fs_, opts_.root + "/producer_state", snapshot);
+    auto snapshot = producers_.encode(offset, producers_.newest_ms(), opts_.producer_expiry_ms);
+    if (auto e = write_file_atomically(fs_, opts_.root + "/producer_state", snapshot, step);
         e != errc::ok)
-      return e;
+      return is_fsync(step) ? fail("the producer snapshot", e) : e;
     producer_snapshot_at_ = offset;
   }
+  // Half-done, the indexes and the log disagree: like a failed fsync, only a restart's
+  // recovery can sort that out. (The log makes itself sticky on its own failures.)
   for (auto& [name, t] : topics_)
     for (auto& q : t.queues)
       if (auto e = q.index->truncate_from_log_offset(offset); e != errc::ok)
-        return e;
+        return fail("an index truncation", e);
   if (auto e = log_->truncate_to(offset); e != errc::ok)
     return e;
-  return epochs_->truncate_to(offset);
+  if (auto e = epochs_->truncate_to(offset); e != errc::ok)
+    return fail("the epoch history", e);
+  return errc::ok;
 }
 
 uint64_t message_store::queue_end(const std::string& topic_name, int32_t queue_id) const {
@@ -723,16 +743,36 @@ std::vector<topic_info> message_store::topics() const {
 }
 
 errc checkpoint_job::run() {
+  if (!flags)
+    return result = errc::invalid_argument;
+  std::lock_guard guard{flags->running};
+  return result = run_steps();
+}
+
+errc checkpoint_job::run_steps() {
+  if (flags->sticky.load(std::memory_order_acquire))
+    return errc::sticky_failure;
+  auto fsync_failed = [this](std::string_view what, errc e) {
+    log_error("checkpoint: fsync of {} failed ({}); the store refuses every write until restart",
+              what, to_string(e));
+    flags->sticky.store(true, std::memory_order_release);
+    return e;
+  };
   for (auto& f : files)
     if (auto e = f->sync(); e != errc::ok)
-      return result = e;
+      return fsync_failed("an index file", e);
   for (auto& d : dirs)
     if (auto e = fs->sync_dir(d); e != errc::ok)
-      return result = e;
+      return fsync_failed(d, e);
+  atomic_write_step step = atomic_write_step::none;
   if (!snapshot.empty())
-    if (auto e = write_file_atomically(*fs, root + "/producer_state", snapshot); e != errc::ok)
-      return result = e;
-  return result = write_file_atomically(*fs, root + "/checkpoint", encode_checkpoint(offset));
+    if (auto e = write_file_atomically(*fs, root + "/producer_state", snapshot, step);
+        e != errc::ok)
+      return is_fsync(step) ? fsync_failed("producer_state", e) : e;
+  if (auto e = write_file_atomically(*fs, root + "/checkpoint", encode_checkpoint(offset), step);
+      e != errc::ok)
+    return is_fsync(step) ? fsync_failed("checkpoint", e) : e;
+  return errc::ok;
 }
 
 std::unique_ptr<checkpoint_job> message_store::begin_checkpoint() {
@@ -743,7 +783,12 @@ std::unique_ptr<checkpoint_job> message_store::begin_checkpoint() {
     log_info("store: {} idle producer streams forgotten", gone);
   job->fs = &fs_;
   job->root = opts_.root;
+  job->flags = flags_;
   job->offset = log_->flushed_offset();
+  if (failed()) {
+    job->result = errc::sticky_failure;
+    return job;
+  }
   for (auto& [name, t] : topics_) {
     for (auto& q : t.queues) {
       if (auto e = q.index->flush(); e != errc::ok)
@@ -787,6 +832,9 @@ errc message_store::checkpoint() {
 errc message_store::close() {
   if (closed_)
     return errc::ok;
+  // No clean-shutdown marker after a failed fsync: the next start must run recovery.
+  if (failed())
+    return errc::sticky_failure;
   closed_ = true;
   if (auto e = log_->sync(); e != errc::ok)
     return e;
@@ -794,8 +842,10 @@ errc message_store::close() {
   if (auto e = checkpoint(); e != errc::ok)
     return e;
   auto marker = opts_.root + "/clean_shutdown";
-  if (auto e = write_file_atomically(fs_, marker, std::string_view("clean\n")); e != errc::ok)
-    return e;
+  atomic_write_step step = atomic_write_step::none;
+  if (auto e = write_file_atomically(fs_, marker, std::string_view("clean\n"), step);
+      e != errc::ok)
+    return is_fsync(step) ? fail("the clean_shutdown marker", e) : e;
   return errc::ok;
 }
 

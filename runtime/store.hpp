@@ -8,9 +8,11 @@
 #include "runtime/secret.hpp"
 #include "runtime/status.hpp"
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -55,8 +57,21 @@ enum class message_check : uint8_t {
 [[nodiscard]] std::string_view to_string(message_check x) noexcept;
 
 
+/// State a store shares with its checkpoint jobs, which run on another thread.
+struct store_flags {
+  /// Set by a failed fsync; checked before a job syncs or writes anything, so no checkpoint ever
+  /// covers index bytes a failed fsync may have dropped (a later "successful" fdatasync does
+  /// not write them again).
+  std::atomic<bool> sticky{false};
+  /// Held while a job runs: two would race on the same temporary files. Not an assertion: a
+  /// clean shutdown's own checkpoint can meet a job the checkpoint service has not started yet
+  /// (it waits only for a running one); one after the other, both are harmless.
+  std::mutex running;
+};
+
 /// The slow half of a checkpoint (fsyncs and atomic file writes), prepared by the store's
 /// writer thread and runnable on any other thread, so a slow disk does not stall the writer.
+/// Jobs of one store run one at a time.
 struct checkpoint_job {
   file_system* fs = nullptr;
   std::string root;
@@ -65,10 +80,16 @@ struct checkpoint_job {
   std::vector<std::string> dirs;             ///< directories created since the last checkpoint
   std::string snapshot;                      ///< producer-state snapshot to write, or empty
   uint64_t snapshot_offset = 0;
+  std::shared_ptr<store_flags> flags;         ///< the store's; null only in a bare job
   errc result = errc::ok;
 
   /// Syncs the files and directories, then writes the snapshot and the checkpoint atomically.
+  /// A failed fsync on the way makes the store sticky (message_store::failed()); a failed
+  /// write (errc::no_space) does not, and the next job does it all again.
   errc run();
+
+private:
+  errc run_steps();
 };
 
 /// The broker's storage: the commit log, one index per topic queue, a recovery checkpoint and
@@ -82,6 +103,12 @@ struct checkpoint_job {
 ///   root/epochs                                the terms of the masters that wrote the log
 ///   root/producer_key                          key of idempotent producers' ownership tags
 ///   root/producer_epoch                        (read only) epoch of ids before terms existed
+///
+/// A failed fsync anywhere in the store (commit log, index files, directories, checkpoint,
+/// producer snapshot or epoch, a truncation) is sticky: from then on every write (append,
+/// append_raw, truncate_to, checkpoint, close) returns errc::sticky_failure until a restart,
+/// whose recovery is the only way to know what the disk holds (fsyncgate). A write that fails
+/// for lack of space (errc::no_space) is undone and is not sticky.
 ///
 /// Threading: owned by the partition actor (the single writer). The commit log inside is shared
 /// with the flush service, which only calls commit_log::sync().
@@ -137,6 +164,12 @@ public:
   /// Retried sends answered with their original result since start.
   [[nodiscard]] uint64_t duplicates() const noexcept {
     return duplicates_;
+  }
+
+  /// True after a failed fsync of the store or of its commit log (any thread may ask; the
+  /// checkpoint service sets it). Sticky until restart.
+  [[nodiscard]] bool failed() const noexcept {
+    return flags_->sticky.load(std::memory_order_acquire) || (log_ && log_->failed());
   }
 
   [[nodiscard]] const producer_table& producers() const noexcept {
@@ -206,10 +239,14 @@ private:
   [[nodiscard]] errc load_producer_key();
   [[nodiscard]] errc begin_term();
   [[nodiscard]] errc scan(uint64_t from, const std::function<void(const record::view&)>& fn);
+  /// Makes the store sticky after a failed fsync (or a half-done truncation); returns `e`.
+  errc fail(std::string_view what, errc e);
 
   file_system& fs_;
   store_options opts_;
   std::shared_ptr<commit_log> log_;
+  // Shared with checkpoint jobs, which set `sticky` from the checkpoint service's thread.
+  std::shared_ptr<store_flags> flags_ = std::make_shared<store_flags>();
   std::map<std::string, topic, std::less<>> topics_;
   std::vector<std::string> new_dirs_; // created since the last checkpoint; need a dir sync
   std::string id_prefix_;

@@ -241,8 +241,11 @@ TEST_CASE("no SEND_OK message is lost across 20 kill -9 of a SYNC_FLUSH broker",
       std::this_thread::sleep_for(std::chrono::milliseconds(100 + rng() % 500));
       broker->crash();
       broker = std::make_unique<broker_process>(dir.path(), store, port, sets);
-      for (auto& p : producers)
-        REQUIRE(p->wait(2min) == 0);
+      for (size_t i = 0; i < producers.size(); ++i) {
+        auto code = producers[i]->wait(2min);
+        INFO("producer " << i << " said:\n" << slurp(ackeds[i] + ".err"));
+        REQUIRE(code == 0);
+      }
       for (auto& a : ackeds) {
         int code = 0;
         auto line = verify(dir.path(), broker->address(), topic, a, &code);

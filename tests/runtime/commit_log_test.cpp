@@ -480,3 +480,75 @@ TEST_CASE("a commit log refuses a segment size smaller than a record header", "[
         == errc::invalid_argument);
   CHECK(log == nullptr);
 }
+
+TEST_CASE("a segment rolled during a directory sync is itself made durable",
+          "[wal][fsyncgate]") {
+  log_under_test t;
+  fault_fs fs(3);
+  REQUIRE(t.open(false, 0, fs) == errc::ok);
+  t.append(13); // 12 records fill a segment: the 13th rolls segment 1, so the next sync syncs
+                // the directory
+  bool rolled = false;
+  fs.set_dir_sync_hook([&](const std::string&) {
+    if (rolled)
+      return;
+    rolled = true;
+    t.append(12); // the writer rolls segment 2 while the flusher syncs the directory
+  });
+  REQUIRE(t.log->sync() == errc::ok);
+  REQUIRE(rolled);
+  fs.set_dir_sync_hook({});
+  REQUIRE(t.segment_bases().size() == 3);
+  REQUIRE(t.log->sync() == errc::ok); // covers segment 2's records: its name must be durable too
+  CHECK(t.log->flushed_offset() == t.log->write_offset());
+  fs.power_cut(tear_mode::drop);
+  REQUIRE(t.open(false) == errc::ok);
+  CHECK(t.seen == t.offsets);
+}
+
+TEST_CASE("a failed fsync during a truncation of the commit log is sticky", "[wal][fsyncgate]") {
+  log_under_test t;
+  fault_fs fs(5);
+  REQUIRE(t.open(false, 0, fs) == errc::ok);
+  t.append(30);
+  REQUIRE(t.log->sync() == errc::ok);
+  auto written = t.log->write_offset();
+  fs.fail_nth_sync(1);
+  CHECK(t.log->truncate_to(t.offsets[20]) == errc::io_error);
+  CHECK(t.log->failed());
+  // Whether the cut reached the disk is unknown: nothing may be written on top of it.
+  CHECK(t.log->append(make_record(t.offsets[20], 99)) == errc::sticky_failure);
+  CHECK(t.log->append(make_record(written, 99)) == errc::sticky_failure);
+  CHECK(t.log->sync() == errc::sticky_failure);
+  CHECK(t.log->truncate_to(t.offsets[10]) == errc::sticky_failure);
+  // A restart recovers whatever the disk holds: some prefix of the records, at least the kept.
+  fs.power_cut(tear_mode::drop);
+  REQUIRE(t.open(false) == errc::ok);
+  REQUIRE(t.seen.size() >= 20);
+  CHECK(t.seen == t.first(t.seen.size()));
+}
+
+TEST_CASE("a reader of the commit log walks the records of one segment from any record",
+          "[wal][reader]") {
+  log_under_test t;
+  REQUIRE(t.open(false) == errc::ok);
+  t.append(30); // segments of 12 records: [0, 12), [12, 24), [24, 30)
+  auto k = GENERATE(as<size_t>{}, 0, 5, 12, 23, 24, 29);
+  CAPTURE(k);
+  auto r = t.log->reader(t.offsets[k], {100, true});
+  std::vector<uint64_t> seen;
+  record::view v;
+  while (r.next(v))
+    seen.push_back(v.f.commit_log_offset);
+  auto seg_end = std::min<size_t>((k / 12 + 1) * 12, 30);
+  CHECK(seen == std::vector<uint64_t>(t.offsets.begin() + static_cast<std::ptrdiff_t>(k),
+                                      t.offsets.begin() + static_cast<std::ptrdiff_t>(seg_end)));
+  CHECK(r.reason() == record_reader::stop_reason::end);
+
+  auto past = t.log->reader(t.log->write_offset() + 1, {});
+  CHECK_FALSE(past.next(v));
+  CHECK(past.error() == errc::out_of_range);
+  auto at_end = t.log->reader(t.log->write_offset(), {});
+  CHECK_FALSE(at_end.next(v));
+  CHECK(at_end.reason() == record_reader::stop_reason::end);
+}

@@ -262,3 +262,132 @@ TEST_CASE("the fault_fs passes reads and lists and removals through to the real 
   std::unique_ptr<file> missing;
   CHECK(fs.open(dir / "nope", open_mode::read_only, missing) == errc::not_found);
 }
+
+namespace {
+
+const char* name_of(tear_mode m) {
+  switch (m) {
+    case tear_mode::drop: return "drop";
+    case tear_mode::random_prefix: return "random_prefix";
+    case tear_mode::zero_fill: return "zero_fill";
+  }
+  return "?";
+}
+
+} // namespace
+
+TEST_CASE("bytes whose fsync failed are lost on a power cut even after a later successful fsync",
+          "[fault][fsyncgate]") {
+  auto mode = GENERATE(tear_mode::drop, tear_mode::random_prefix, tear_mode::zero_fill);
+  auto seed = GENERATE(range(uint64_t{1}, uint64_t{6}));
+  CAPTURE(name_of(mode), seed);
+  temp_dir dir;
+  fault_fs fs(seed);
+  auto f = half_synced_file(fs, dir, "AAAA", "BBBB");
+  fs.fail_nth_sync(1);
+  REQUIRE(f->sync() == errc::io_error);
+  REQUIRE(f->append(std::string("CCCC")) == errc::ok);
+  REQUIRE(f->sync() == errc::ok); // writes CCCC and the length, not BBBB
+  // Until the power goes, the page cache still shows what was written.
+  char buf[12];
+  size_t n = 0;
+  REQUIRE(f->read_at(0, std::span<char>(buf, 12), n) == errc::ok);
+  CHECK(std::string(buf, n) == "AAAABBBBCCCC");
+  fs.power_cut(mode);
+  auto after = test::slurp(dir / "data");
+  REQUIRE(after.size() == 12);
+  CHECK(after.substr(0, 4) == "AAAA");
+  CHECK(after.substr(8) == "CCCC");
+  // Where BBBB was: nothing of it (zeros), except for a torn write-back that got part of it out.
+  auto middle = after.substr(4, 4);
+  auto kept = middle.find('\0');
+  if (mode != tear_mode::random_prefix)
+    CHECK(kept == 0);
+  if (kept == std::string::npos)
+    kept = 4;
+  CHECK(middle.substr(0, kept) == std::string("BBBB").substr(0, kept));
+  CHECK(middle.substr(kept) == std::string(4 - kept, '\0'));
+}
+
+TEST_CASE("bytes whose fsync failed at the end of a file are cut off on a power cut",
+          "[fault][fsyncgate]") {
+  temp_dir dir;
+  fault_fs fs(1);
+  auto f = half_synced_file(fs, dir, "AAAA", "BBBB");
+  fs.fail_nth_sync(1);
+  REQUIRE(f->sync() == errc::io_error);
+  REQUIRE(f->sync() == errc::ok); // "succeeds": nothing is dirty any more
+  fs.power_cut(tear_mode::drop);
+  CHECK(test::slurp(dir / "data") == "AAAA");
+}
+
+TEST_CASE("bytes rewritten after a failed fsync are made durable by the next one",
+          "[fault][fsyncgate]") {
+  temp_dir dir;
+  fault_fs fs(1);
+  auto f = half_synced_file(fs, dir, "AAAA", "BBBB");
+  fs.fail_nth_sync(1);
+  REQUIRE(f->sync() == errc::io_error);
+  REQUIRE(f->write_at(4, std::string("bb")) == errc::ok);
+  REQUIRE(f->sync() == errc::ok);
+  fs.power_cut(tear_mode::drop);
+  // The first half was written again and synced; the second half is still the lost write.
+  CHECK(test::slurp(dir / "data") == "AAAAbb");
+}
+
+TEST_CASE("a failed directory sync leaves the files created before it non-durable for good",
+          "[fault][fsyncgate]") {
+  temp_dir dir;
+  fault_fs fs(1);
+  std::unique_ptr<file> before, after;
+  REQUIRE(fs.open(dir / "before", open_mode::read_write, before) == errc::ok);
+  REQUIRE(before->append(std::string("x")) == errc::ok);
+  REQUIRE(before->sync() == errc::ok);
+  fs.fail_nth_dir_sync(1);
+  REQUIRE(fs.sync_dir(dir.path()) == errc::io_error);
+  REQUIRE(fs.open(dir / "after", open_mode::read_write, after) == errc::ok);
+  REQUIRE(after->append(std::string("y")) == errc::ok);
+  REQUIRE(after->sync() == errc::ok);
+  REQUIRE(fs.sync_dir(dir.path()) == errc::ok);
+  fs.power_cut(tear_mode::drop);
+  CHECK_FALSE(std::filesystem::exists(dir / "before"));
+  CHECK(test::slurp(dir / "after") == "y");
+}
+
+TEST_CASE("a file created while its directory is synced is not covered by that sync",
+          "[fault][fsyncgate]") {
+  temp_dir dir;
+  fault_fs fs(1);
+  auto sync_again = GENERATE(false, true);
+  CAPTURE(sync_again);
+  std::unique_ptr<file> first, second;
+  REQUIRE(fs.open(dir / "first", open_mode::read_write, first) == errc::ok);
+  bool fired = false;
+  fs.set_dir_sync_hook([&](const std::string&) {
+    if (fired)
+      return;
+    fired = true;
+    REQUIRE(fs.open(dir / "second", open_mode::read_write, second) == errc::ok);
+  });
+  REQUIRE(fs.sync_dir(dir.path()) == errc::ok);
+  REQUIRE(fired);
+  if (sync_again)
+    REQUIRE(fs.sync_dir(dir.path()) == errc::ok);
+  fs.set_dir_sync_hook({});
+  fs.power_cut(tear_mode::drop);
+  CHECK(std::filesystem::exists(dir / "first"));
+  CHECK(std::filesystem::exists(dir / "second") == sync_again);
+}
+
+TEST_CASE("fail_nth_dir_sync fails only directory syncs", "[fault]") {
+  temp_dir dir;
+  fault_fs fs(1);
+  std::unique_ptr<file> f;
+  REQUIRE(fs.open(dir / "data", open_mode::read_write, f) == errc::ok);
+  fs.fail_nth_dir_sync(2);
+  CHECK(f->sync() == errc::ok);
+  CHECK(fs.sync_dir(dir.path()) == errc::ok);
+  CHECK(f->sync() == errc::ok);
+  CHECK(fs.sync_dir(dir.path()) == errc::io_error);
+  CHECK(fs.sync_dir(dir.path()) == errc::ok);
+}

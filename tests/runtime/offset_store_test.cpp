@@ -298,31 +298,72 @@ TEST_CASE("a commit that returned ok survives a power cut in every tear mode",
 
 TEST_CASE("a commit whose sync fails returns an error and leaves the stored offset unchanged",
           "[offsets][crash]") {
+  auto what = GENERATE(as<std::string>{}, "commit", "new queue", "commit_all");
+  CAPTURE(what);
   temp_dir tmp;
   fault_fs fs(7);
   auto st = open_offsets(tmp.path(), fs);
   REQUIRE(st->commit("g", "T", 0, 10) == errc::ok);
 
   fs.fail_nth_sync(1);
-  CHECK(st->commit("g", "T", 0, 20) == errc::io_error);
+  if (what == "commit") {
+    CHECK(st->commit("g", "T", 0, 20) == errc::io_error);
+  } else if (what == "new queue") {
+    CHECK(st->commit("g", "T", 5, 1) == errc::io_error);
+    CHECK(st->get("g", "T", 5) == std::nullopt);
+  } else {
+    CHECK(st->commit_all({{"g", "T", 0, 30}, {"h", "T", 0, 1}}) == errc::io_error);
+    CHECK(st->get("h", "T", 0) == std::nullopt);
+  }
   CHECK(st->get("g", "T", 0) == 10u);
-  fs.fail_nth_sync(1);
-  CHECK(st->commit("g", "T", 5, 1) == errc::io_error);
-  CHECK(st->get("g", "T", 5) == std::nullopt);
-  fs.fail_nth_sync(1);
-  CHECK(st->commit_all({{"g", "T", 0, 30}, {"h", "T", 0, 1}}) == errc::io_error);
-  CHECK(st->get("g", "T", 0) == 10u);
-  CHECK(st->get("h", "T", 0) == std::nullopt);
   CHECK(open_offsets(tmp.path())->get("g", "T", 0) == 10u);
+}
 
-  // After a failed write even an unchanged commit is written again, to pin the file down.
+TEST_CASE("after a failed fsync of consumer offsets every later commit is refused",
+          "[offsets][fsyncgate]") {
+  auto failing = GENERATE(as<std::string>{}, "file", "directory");
+  CAPTURE(failing);
+  temp_dir tmp;
+  fault_fs fs(7);
+  auto st = open_offsets(tmp.path(), fs);
+  REQUIRE(st->commit("g", "T", 0, 10) == errc::ok);
+  if (failing == "file")
+    fs.fail_nth_sync(1);
+  else
+    fs.fail_nth_dir_sync(1);
+  CHECK(st->commit("g", "T", 0, 20) == errc::io_error);
+  CHECK(st->failed());
+  // The fault_fs lets every later sync through; the store still refuses: what the failed one
+  // covered may be gone, and only a restart that reads the disk can tell.
   auto syncs = fs.sync_count();
-  CHECK(st->commit("g", "T", 0, 10) == errc::ok);
-  CHECK(fs.sync_count() == syncs + 1);
+  CHECK(st->commit("g", "T", 0, 20) == errc::sticky_failure);
+  CHECK(st->commit("g", "T", 0, 10) == errc::sticky_failure);
+  CHECK(st->commit("g", "T", 1, 5) == errc::sticky_failure);
+  CHECK(st->commit_all({{"g", "T", 0, 30}}) == errc::sticky_failure);
+  CHECK(st->merge_max({{"g", "T", 0, 40}}) == errc::sticky_failure);
+  CHECK(fs.sync_count() == syncs);
+  // Memory never claims more than the disk.
+  CHECK(st->get("g", "T", 0) == 10u);
+  fs.power_cut(tear_mode::drop);
+  auto again = open_offsets(tmp.path());
+  CHECK_FALSE(again->failed());
+  auto off = again->get("g", "T", 0);
+  CHECK((off == 10u || off == 20u));
+  CHECK(again->commit("g", "T", 0, 30) == errc::ok);
+}
 
-  // Not sticky: each commit rewrites the whole file, so the next one can succeed.
+TEST_CASE("a consumer offsets write that hits a full disk is refused but not sticky",
+          "[offsets][hostile]") {
+  temp_dir tmp;
+  fault_fs fs(9);
+  auto st = open_offsets(tmp.path(), fs);
+  REQUIRE(st->commit("g", "T", 0, 10) == errc::ok);
+  fs.set_disk_full(true);
+  CHECK(st->commit("g", "T", 0, 20) == errc::no_space);
+  CHECK(st->get("g", "T", 0) == 10u);
+  CHECK_FALSE(st->failed());
+  fs.set_disk_full(false);
   CHECK(st->commit("g", "T", 0, 20) == errc::ok);
-  CHECK(st->get("g", "T", 0) == 20u);
   fs.power_cut(tear_mode::drop);
   CHECK(open_offsets(tmp.path())->get("g", "T", 0) == 20u);
 }

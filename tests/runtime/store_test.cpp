@@ -11,6 +11,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -885,4 +886,167 @@ TEST_CASE("a checkpoint forgets idempotent producer streams idle longer than the
   REQUIRE(st->checkpoint() == errc::ok);
   CHECK(st->producers().streams() == 1);
   CHECK(st->producers().next_sequence(stream_key{6, "t", 0}) == 1);
+}
+
+namespace {
+
+/// Every write the store offers, each expected to be refused with a sticky failure.
+void check_writes_refused(message_store& st) {
+  std::vector<message> batch{make("A", 0, "refused")};
+  std::vector<send_result> res;
+  uint64_t end = 0;
+  CHECK(st.append(batch, now_ms, res, end) == errc::sticky_failure);
+  CHECK(res.empty());
+  CHECK(st.append_raw(std::string("not even a record")) == errc::sticky_failure);
+  uint64_t dropped = 0;
+  CHECK(st.truncate_to(0, dropped) == errc::sticky_failure);
+  CHECK(st.checkpoint() == errc::sticky_failure);
+}
+
+/// The messages of `log` whose records end at or below `end`.
+std::vector<sent> up_to(const std::vector<sent>& log, uint64_t end) {
+  std::vector<sent> out;
+  for (auto& s : log)
+    if (s.end <= end)
+      out.push_back(s);
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("a failed index fsync is sticky: a later checkpoint never moves past it",
+          "[store][fsyncgate]") {
+  temp_dir tmp;
+  auto opts = options_for(tmp);
+  std::vector<sent> log;
+  uint64_t synced_end = 0;
+  {
+    fault_fs fs(5);
+    recovery_report report;
+    auto st = open_store(opts, report, fs);
+    send_many(*st, {"A", "B"}, 2400, log);
+    REQUIRE(st->log()->sync() == errc::ok);
+    REQUIRE(st->checkpoint() == errc::ok);
+    send_many(*st, {"A", "B"}, 2400, log);
+    REQUIRE(st->log()->sync() == errc::ok);
+    synced_end = st->log()->flushed_offset();
+    fs.fail_nth_sync(1); // the first index file this checkpoint syncs
+    CHECK(st->checkpoint() == errc::io_error);
+    CHECK(st->failed());
+    // Those index bytes may be gone although every later fdatasync would succeed: no later
+    // checkpoint may claim them (the other refused writes: the next test).
+    CHECK(st->checkpoint() == errc::sticky_failure);
+    std::vector<message> batch{make("A", 0, "refused")};
+    std::vector<send_result> res;
+    uint64_t end = 0;
+    CHECK(st->append(batch, now_ms, res, end) == errc::sticky_failure);
+    fs.power_cut(tear_mode::drop);
+  }
+  recovery_report report;
+  auto st = open_store(opts, report);
+  CHECK_FALSE(report.clean);
+  CHECK(report.end_offset == synced_end);
+  check_queues(*st, up_to(log, synced_end));
+}
+
+TEST_CASE("a failed fsync of a checkpoint's files or directories is sticky",
+          "[store][fsyncgate]") {
+  // With a snapshot at every checkpoint and topics A and B (8 index files), a checkpoint syncs:
+  // the 8 index files, then producer_state.tmp (9th), then checkpoint.tmp (10th); directories:
+  // a new topic's directory and consumequeue/ (only after a topic was created), then the root
+  // after each of the two renames.
+  auto step = GENERATE(as<std::string>{}, "producer snapshot", "checkpoint file",
+                       "new topic directory", "root directory after the snapshot",
+                       "root directory after the checkpoint");
+  CAPTURE(step);
+  temp_dir tmp;
+  auto opts = options_for(tmp);
+  opts.producer_snapshot_bytes = 0;
+  std::vector<sent> log;
+  uint64_t synced_end = 0;
+  {
+    fault_fs fs(6);
+    recovery_report report;
+    auto st = open_store(opts, report, fs);
+    send_many(*st, {"A", "B"}, 400, log);
+    REQUIRE(st->log()->sync() == errc::ok);
+    REQUIRE(st->checkpoint() == errc::ok);
+    bool new_topic = step == "new topic directory";
+    send_many(*st, new_topic ? std::vector<std::string>{"C"} : std::vector<std::string>{"A", "B"},
+              100, log);
+    REQUIRE(st->log()->sync() == errc::ok);
+    synced_end = st->log()->flushed_offset();
+    if (step == "producer snapshot")
+      fs.fail_nth_sync(9);
+    else if (step == "checkpoint file")
+      fs.fail_nth_sync(10);
+    else if (new_topic)
+      fs.fail_nth_dir_sync(1);
+    else if (step == "root directory after the snapshot")
+      fs.fail_nth_dir_sync(1);
+    else
+      fs.fail_nth_dir_sync(2);
+    CHECK(st->checkpoint() == errc::io_error);
+    CHECK(st->failed());
+    check_writes_refused(*st);
+    CHECK(st->close() == errc::sticky_failure);
+    fs.power_cut(tear_mode::drop);
+  }
+  CHECK_FALSE(std::filesystem::exists(opts.root + "/clean_shutdown"));
+  recovery_report report;
+  auto st = open_store(opts, report);
+  CHECK_FALSE(report.clean);
+  check_queues(*st, up_to(log, synced_end));
+}
+
+TEST_CASE("a failed fsync during a truncation of the store is sticky", "[store][fsyncgate]") {
+  temp_dir tmp;
+  auto opts = options_for(tmp);
+  std::vector<sent> log;
+  {
+    fault_fs fs(8);
+    recovery_report report;
+    auto st = open_store(opts, report, fs);
+    send_many(*st, {"A", "B"}, 300, log);
+    REQUIRE(st->log()->sync() == errc::ok);
+    fs.fail_nth_sync(1);
+    uint64_t dropped = 0;
+    CHECK(st->truncate_to(log[200].commit_log_offset, dropped) == errc::io_error);
+    CHECK(st->failed());
+    check_writes_refused(*st);
+    fs.power_cut(tear_mode::drop);
+  }
+  // After a restart the store holds a prefix of what it had, at least what the cut kept.
+  recovery_report report;
+  auto st = open_store(opts, report);
+  REQUIRE(report.end_offset >= log[200].commit_log_offset);
+  check_queues(*st, up_to(log, report.end_offset));
+}
+
+TEST_CASE("a checkpoint job that meets another one waits for it", "[store]") {
+  // A clean shutdown checkpoints on its own thread while a job handed to the checkpoint
+  // service may not have started yet: the two must not interleave on the temporary files.
+  temp_dir tmp;
+  auto opts = options_for(tmp);
+  opts.producer_snapshot_bytes = 0;
+  std::vector<sent> log;
+  fault_fs fs(12);
+  recovery_report report;
+  auto st = open_store(opts, report, fs);
+  send_many(*st, {"A", "B"}, 200, log);
+  REQUIRE(st->log()->sync() == errc::ok);
+  auto job = st->begin_checkpoint();
+  fs.set_sync_delay(std::chrono::milliseconds(20));
+  std::thread service([&job] { (void) job->run(); });
+  auto mine = st->checkpoint();
+  service.join();
+  fs.set_sync_delay(std::chrono::milliseconds(0));
+  st->end_checkpoint(*job);
+  CHECK(job->result == errc::ok);
+  CHECK(mine == errc::ok);
+  REQUIRE(st->close() == errc::ok);
+  st.reset();
+  auto again = open_store(opts, report);
+  CHECK(report.clean);
+  check_queues(*again, log);
 }
