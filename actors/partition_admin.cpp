@@ -86,6 +86,7 @@ void on_checkpoint(self_ptr self) {
               log_warning("partition: checkpoint failed: {}", to_string(job->result));
             st.store->end_checkpoint(*job);
           }
+          note_store_failure(self);
         },
         [self](caf::error& err) {
           self->state.admin.checkpointing = false;
@@ -95,6 +96,22 @@ void on_checkpoint(self_ptr self) {
   // The only timer loop of its kind: armed once at spawn, re-armed here, and checkpoint_atom
   // is in no published interface, so nobody can start a second one.
   self->delayed_send(self, st.opts.checkpoint_interval, checkpoint_atom::value);
+}
+
+bool note_store_failure(self_ptr self) {
+  auto& st = self->state;
+  if (st.failure)
+    return true;
+  if (!st.store->failed())
+    return false;
+  // The pages a failed fsync covered may be gone from the page cache (fsyncgate): nothing
+  // written after it can be promised durable until a restart recovers what is on disk.
+  log_error("partition: a commit log, index or directory fsync failed; refusing sends until "
+            "the broker restarts");
+  st.failure = make_error(broker_errc::storage_failure,
+                          "an fsync failed on this broker: it refuses sends until restarted");
+  st.produce.flushed.fail();
+  return true;
 }
 
 void on_tick(self_ptr self) {

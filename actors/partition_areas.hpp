@@ -19,6 +19,9 @@ partition_status on_status(self_ptr self);
 bool on_shutdown(self_ptr self);
 void on_checkpoint(self_ptr self);
 void on_tick(self_ptr self);
+/// Takes a sticky store failure (a failed fsync of the log, an index or a directory) into
+/// st.failure, so every later send is refused; true when the partition has failed.
+bool note_store_failure(self_ptr self);
 
 // produce (partition_produce.cpp)
 caf::result<uint64_t> on_new_producer(self_ptr self);

@@ -82,7 +82,7 @@ task<void> send(self_ptr self, append_req req, caf::typed_response_promise<appen
     rp.deliver(make_error(broker_errc::shutting_down, "broker is shutting down"));
     co_return;
   }
-  if (st.failure) {
+  if (note_store_failure(self)) {
     rp.deliver(st.failure);
     co_return;
   }
@@ -114,6 +114,7 @@ task<void> send(self_ptr self, append_req req, caf::typed_response_promise<appen
   ++st.produce.append_requests;
   st.produce.messages += req.msgs.size();
   if (auto s = st.store->append(req.msgs, now_ms(), reply.results, end); !s.ok()) {
+    note_store_failure(self);
     rp.deliver(append_error(s));
     co_return;
   }

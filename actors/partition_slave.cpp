@@ -16,7 +16,7 @@ namespace {
 // when it is SYNC_FLUSH). Arguments by value: they must outlive every suspension.
 task<void> replicate(self_ptr self, ha_append_req req, caf::typed_response_promise<ha_position> rp) {
   auto& st = self->state;
-  if (st.failure) {
+  if (note_store_failure(self)) {
     rp.deliver(st.failure);
     co_return;
   }
@@ -81,7 +81,7 @@ caf::result<ha_position> on_ha_truncate(self_ptr self, ha_truncate_req& req) {
   auto& st = self->state;
   if (!st.opts.slave)
     return make_error(broker_errc::not_master, "only a SLAVE truncates on its master's word");
-  if (st.failure)
+  if (note_store_failure(self))
     return st.failure;
   auto to = std::min(req.offset, st.store->log()->write_offset());
   if (req.drop_last_term) {

@@ -329,3 +329,20 @@ TEST_CASE("a full disk gives sends storage_failure naming no space, and sends su
       total += e;
   CHECK(total == 2);
 }
+
+TEST_CASE("after a failed index fsync the partition refuses every send until it is restarted",
+          "[partition][fsyncgate]") {
+  // fsyncgate: the pages a failed fsync covered may be gone, so nothing written after it may be
+  // acknowledged. The checkpoint's index fsync fails here, not a send's own flush.
+  fault_fs fs{7};
+  test::broker_fixture f{{"flushIntervalConsumeQueue=50"}, fs};
+  REQUIRE(append_one(f.sys, f.b.partition, test::text_message("t", "before", "x")));
+  fs.fail_nth_sync(1);
+  std::this_thread::sleep_for(500ms); // several checkpoints: the first one's fsync fails
+  for (int i = 0; i < 3; ++i) {
+    auto r = append_one(f.sys, f.b.partition, test::text_message("t", "after", "x"));
+    REQUIRE_FALSE(r);
+    CHECK(r.error() == make_error(broker_errc::storage_failure));
+    CHECK(describe(r.error()).find("refuses sends until restarted") != std::string::npos);
+  }
+}
