@@ -27,6 +27,8 @@ partition_options partition_options_of(const config::broker_config& cfg) {
   o.broker_role = std::string(config::to_string(cfg.broker_role));
   o.broker_name = cfg.broker_name;
   o.max_message_size = cfg.max_message_size;
+  o.max_transfer_bytes = cfg.max_transfer_bytes_on_message_in_memory;
+  o.max_transfer_count = static_cast<uint32_t>(cfg.max_transfer_count_on_message_in_memory);
   o.queue_nums = static_cast<int32_t>(cfg.default_topic_queue_nums);
   o.slave = cfg.broker_role == config::broker_role::slave;
   o.sync_master = cfg.broker_role == config::broker_role::sync_master;

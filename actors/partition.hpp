@@ -165,6 +165,8 @@ struct partition_options {
   std::string broker_role = "ASYNC_MASTER";
   std::string broker_name = "broker-a";
   uint64_t max_message_size = 4u << 20;
+  uint64_t max_transfer_bytes = 256 * 1024; ///< per pull reply
+  uint32_t max_transfer_count = 32;         ///< per pull reply
   int32_t queue_nums = 4;
   // Replication.
   bool slave = false;        ///< brokerRole = SLAVE: read-only for clients, fed by the link

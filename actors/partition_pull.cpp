@@ -10,7 +10,6 @@ namespace holdfast::partition_impl {
 
 namespace {
 
-constexpr uint32_t max_pull_batch = 1024;
 constexpr uint32_t max_pull_wait_ms = 30000;
 
 // Reads what a pull asks for; errors are for the client.
@@ -23,9 +22,9 @@ caf::expected<pull_reply> read_pull(partition_state& st, const pull_req& req) {
     reply.moved = true;
     return reply;
   }
-  auto max = std::min<uint32_t>(std::max<uint32_t>(req.max, 1), max_pull_batch);
+  auto max = std::min<uint32_t>(std::max<uint32_t>(req.max, 1), st.opts.max_transfer_count);
   if (auto e = st.store->read(req.topic, req.queue_id, req.offset, max, st.refresh_confirmed(),
-                              reply.msgs, reply.next_offset);
+                              reply.msgs, reply.next_offset, st.opts.max_transfer_bytes);
       e != errc::ok)
     return make_error(broker_errc::storage_failure,
                       std::string("read failed: ") + std::string(to_string(e)));

@@ -100,6 +100,16 @@ schema<broker_config> make_broker_schema() {
                          "full."));
   s.add(integer_property("maxMessageSize", &c::max_message_size, 4 * mib, 1, gib, "bytes",
                          "Largest message the broker accepts; larger sends are rejected."));
+  // RocketMQ's names and defaults for what one pull may carry: a reply stays far below CAF's
+  // 4 GiB frame and the memory a slow consumer can pin.
+  s.add(integer_property("maxTransferBytesOnMessageInMemory",
+                         &c::max_transfer_bytes_on_message_in_memory, 256 * kib, 1, 64 * mib,
+                         "bytes",
+                         "Most bytes of messages one pull returns (its first message travels "
+                         "whole however large)."));
+  s.add(integer_property("maxTransferCountOnMessageInMemory",
+                         &c::max_transfer_count_on_message_in_memory, 32, 1, 1024, "",
+                         "Most messages one pull returns."));
   s.add(integer_property("defaultTopicQueueNums", &c::default_topic_queue_nums, 4, 1, 1024, "",
                          "Number of queues given to a topic that is created automatically on "
                          "first send."));

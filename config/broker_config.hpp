@@ -62,6 +62,8 @@ struct broker_config {
   std::chrono::milliseconds flush_interval_consume_queue{};
   std::uint64_t mapped_file_size_commit_log{};
   std::uint64_t max_message_size{};
+  std::uint64_t max_transfer_bytes_on_message_in_memory{};
+  std::uint64_t max_transfer_count_on_message_in_memory{};
   std::uint32_t default_topic_queue_nums{};
   std::string ha_master_address{};
   std::chrono::milliseconds ha_send_heartbeat_interval{};

@@ -566,7 +566,7 @@ status message_store::append(std::vector<message>& batch, int64_t now_ms,
 
 errc message_store::read(const std::string& topic_name, int32_t queue_id, uint64_t from,
                          size_t max, uint64_t confirmed, std::vector<stored_message>& out,
-                         uint64_t& next) {
+                         uint64_t& next, uint64_t max_bytes) {
   out.clear();
   next = from;
   auto i = topics_.find(topic_name);
@@ -578,9 +578,13 @@ errc message_store::read(const std::string& topic_name, int32_t queue_id, uint64
   if (auto e = idx.read(from, max, entries); e != errc::ok)
     return e;
   std::string buf;
+  uint64_t bytes = 0;
   for (auto& ent : entries) {
     if (ent.commit_log_offset + ent.size > confirmed)
       break;
+    if (!out.empty() && bytes + ent.size > max_bytes)
+      break;
+    bytes += ent.size;
     if (auto e = log_->read(ent.commit_log_offset, ent.size, buf); e != errc::ok)
       return e;
     record::view v;

@@ -193,9 +193,12 @@ public:
   [[nodiscard]] errc truncate_to(uint64_t offset, uint64_t& dropped);
 
   /// Reads up to `max` messages of a queue from queue offset `from`, none whose record ends
-  /// past `confirmed` (a commit-log offset). `next` is the queue offset to read next.
+  /// past `confirmed` (a commit-log offset), and no more than `max_bytes` of records (but
+  /// always the first one, however large, so a big message never blocks its queue). `next` is
+  /// the queue offset to read next.
   [[nodiscard]] errc read(const std::string& topic, int32_t queue_id, uint64_t from, size_t max,
-                          uint64_t confirmed, std::vector<stored_message>& out, uint64_t& next);
+                          uint64_t confirmed, std::vector<stored_message>& out, uint64_t& next,
+                          uint64_t max_bytes = UINT64_MAX);
 
   /// Queue offset just past the last message of the queue (0 for unknown queues).
   [[nodiscard]] uint64_t queue_end(const std::string& topic, int32_t queue_id) const;

@@ -19,6 +19,7 @@
 #include <chrono>
 #include <algorithm>
 #include <csignal>
+#include <sys/resource.h>
 #include <cstdlib>
 #include <cstdio>
 #include <cstdlib>
@@ -168,6 +169,16 @@ int main(int argc, char** argv) {
   if (print_config) {
     std::cout << config::to_toml(cfg);
     return 0;
+  }
+
+  // Each queue keeps its index file open: under a soft limit of 1024 (Debian's default) a
+  // broker with a few hundred topics fails its sends and cannot even restart. The hard limit is
+  // what the operator allowed us; start scripts of Kafka and RocketMQ raise it the same way.
+  if (rlimit nofile{}; ::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    auto soft = nofile.rlim_cur;
+    nofile.rlim_cur = nofile.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &nofile) == 0)
+      log_info("holdfast-broker: open file limit raised from {} to {}", soft, nofile.rlim_max);
   }
 
   // Block the stop signals in every thread (CAF's included) so sigwait below receives them.

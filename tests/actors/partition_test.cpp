@@ -346,3 +346,36 @@ TEST_CASE("after a failed index fsync the partition refuses every send until it 
     CHECK(describe(r.error()).find("refuses sends until restarted") != std::string::npos);
   }
 }
+
+TEST_CASE("a pull returns at most maxTransferCountOnMessageInMemory messages and "
+          "maxTransferBytesOnMessageInMemory bytes, but a larger message whole",
+          "[partition][pull]") {
+  test::broker_fixture f{{"defaultTopicQueueNums=1", "flushDiskType=\"SYNC_FLUSH\""}};
+  for (int i = 0; i < 40; ++i)
+    REQUIRE(append_one(f.sys, f.b.partition, test::text_message("small", std::to_string(i), "x")));
+  for (int i = 0; i < 20; ++i)
+    REQUIRE(append_one(f.sys, f.b.partition,
+                       test::text_message("big", std::to_string(i), std::string(20 * 1024, 'b'))));
+  REQUIRE(append_one(f.sys, f.b.partition,
+                     test::text_message("huge", "h", std::string(300 * 1024, 'h'))));
+  caf::scoped_actor self{f.sys};
+  auto pull = [&](const std::string& topic) {
+    auto r = ask_partition<pull_reply>(self, f.b.partition, pull_req{topic, 0, 0, 1000});
+    REQUIRE(r);
+    return std::move(*r);
+  };
+  // The defaults: 32 messages, 256 KiB.
+  auto small = pull("small");
+  CHECK(small.msgs.size() == 32);
+  CHECK(small.next_offset == 32);
+  auto big = pull("big");
+  size_t bytes = 0;
+  for (auto& m : big.msgs)
+    bytes += m.body.size();
+  CHECK(big.msgs.size() == 12); // a 13th 20 KiB record would pass 256 KiB
+  CHECK(bytes <= 256 * 1024);
+  CHECK(big.next_offset == big.msgs.size());
+  auto huge = pull("huge");
+  REQUIRE(huge.msgs.size() == 1);
+  CHECK(huge.msgs[0].body.size() == 300 * 1024);
+}

@@ -59,6 +59,8 @@ TEST_CASE("the broker schema declares every key once and consistently", "[config
                                     "flushIntervalConsumeQueue",
                                     "mappedFileSizeCommitLog",
                                     "maxMessageSize",
+                                    "maxTransferBytesOnMessageInMemory",
+                                    "maxTransferCountOnMessageInMemory",
                                     "defaultTopicQueueNums",
                                     "haMasterAddress",
                                     "haSendHeartbeatInterval",

@@ -1,11 +1,15 @@
 // Broker and clients as separate processes over the CAF middleman on 127.0.0.1.
 
 #include "process.hpp"
+#include "skip.hpp"
 
 #include <catch2/catch.hpp>
 
+#include <cstring>
 #include <random>
 #include <set>
+#include <sstream>
+#include <sys/resource.h>
 
 using namespace holdfast::e2e;
 using namespace std::chrono_literals;
@@ -320,4 +324,36 @@ TEST_CASE("with every setting at its default, a stalled disk reaches the client 
   INFO(slurp(dir.path() + "/a"));
   CHECK(count(slurp(dir.path() + "/a"), " FLUSH_DISK_TIMEOUT ") == 2);
   broker.crash(); // a clean stop would wait out the stalled fsync
+}
+
+TEST_CASE("the broker raises its open-file limit to the hard limit at start", "[e2e][limits]") {
+  // Every queue keeps an index file open: under Debian's default soft limit a broker with a few
+  // hundred topics failed its sends and could not restart. The child inherits our limits.
+  rlimit saved{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved) == 0);
+  if (saved.rlim_max <= 256)
+    return holdfast::test::skip("the hard open-file limit is already as low as the test sets it");
+  rlimit low = saved;
+  low.rlim_cur = 256;
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+  temp_dir dir;
+  std::unique_ptr<broker_process> broker;
+  try {
+    broker = std::make_unique<broker_process>(dir.path(), dir.path() + "/store", free_port());
+  } catch (...) {
+    ::setrlimit(RLIMIT_NOFILE, &saved);
+    throw;
+  }
+  ::setrlimit(RLIMIT_NOFILE, &saved);
+  std::istringstream limits(slurp("/proc/" + std::to_string(broker->proc().pid()) + "/limits"));
+  std::string line, soft, hard;
+  while (std::getline(limits, line))
+    if (line.rfind("Max open files", 0) == 0) {
+      std::istringstream fields(line.substr(std::strlen("Max open files")));
+      fields >> soft >> hard;
+    }
+  CHECK(soft == std::to_string(saved.rlim_max));
+  CHECK(hard == std::to_string(saved.rlim_max));
+  CHECK(broker->proc().err().find("open file limit raised from 256") != std::string::npos);
+  CHECK(broker->stop() == 0);
 }
