@@ -84,6 +84,22 @@ bool decode_message(caf::actor_system& sys, const std::string& payload, caf::mes
   return !source(forwarding_stack, out);
 }
 
+std::string type_names(const std::string& payload) {
+  // An empty forwarding stack (varbyte 0), then begin_object: u16 0 and a varbyte-sized string.
+  if (payload.size() < 4 || payload[0] != 0 || payload[1] != 0 || payload[2] != 0)
+    return {};
+  size_t len = 0, pos = 3;
+  for (int shift = 0; pos < payload.size() && shift < 35; shift += 7) {
+    auto b = static_cast<uint8_t>(payload[pos++]);
+    len |= size_t{b & 0x7fu} << shift;
+    if ((b & 0x80) == 0)
+      break;
+  }
+  if (payload.size() - pos < len)
+    return {};
+  return payload.substr(pos, len);
+}
+
 bool handshake_actor(caf::actor_system& sys, const std::string& payload, uint64_t& actor) {
   caf::binary_deserializer source{sys, payload.data(), payload.size()};
   caf::node_id node;

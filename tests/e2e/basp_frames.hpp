@@ -79,6 +79,11 @@ struct frame {
 [[nodiscard]] bool decode_message(caf::actor_system& sys, const std::string& payload,
                                   caf::message& out);
 
+/// The type names a direct_message's payload announces for its message ("@<>+holdfast::ha_ack";
+/// "@<>" for an empty message), read without decoding the values; empty when the payload has
+/// a forwarding stack or does not start like a message.
+[[nodiscard]] std::string type_names(const std::string& payload);
+
 /// The published actor id a server handshake's payload announces (0: nothing published);
 /// false when the payload does not decode.
 [[nodiscard]] bool handshake_actor(caf::actor_system& sys, const std::string& payload,
