@@ -5,7 +5,8 @@
 //     handles (both doors' requests, the internal actors' messages, the atoms, CAF's system
 //     messages), as requests and as asynchronous messages of each mailbox category, to the
 //     door published at each DOOR_PORT (its id read from the server handshake), to every actor
-//     id from 1 to 128 and to CAF's named actors: one connection per
+//     id from 1 to 128, to CAF's named actors and to the broker's actors that sent the
+//     connection a message (learnt live): one connection per
 //     forged frame, each closed by a request to the door of PORT, whose answer tells that the
 //     frames before it were read. Prints what came back; a line starting with VALUE is an answer
 //     that is not an error (a forged request that was served).
@@ -167,16 +168,19 @@ struct exchange_result {
   bool handshake = false; ///< the server handshake arrived
   uint64_t door = 0;      ///< the actor its handshake announced
   bool closed = false;
+  std::set<uint64_t> introduced;    ///< the broker's actors that sent this peer a message
   std::vector<basp::frame> answers; ///< responses to `reply_to`
 };
 
 /// Connects, waits for the server handshake, sends `prefix` (handshake frames, maybe a
-/// hello) and what `body(door)` returns, and reads until the broker closed the connection, or
-/// answered every request id in `awaited` sent to `reply_to`, or `timeout` passed.
+/// hello) and what `body(door, introduced)` returns, and reads until the broker closed the
+/// connection, or answered every request id in `awaited` sent to `reply_to`, or `timeout`
+/// passed. With `learn`, it first waits (up to 300 ms) for the broker to send this peer a message
+/// (CAF asks every new peer's spawn server for its info) and hands the senders' ids to `body`.
 template <class Body>
 exchange_result exchange(caf::actor_system& sys, uint16_t port, const std::string& prefix,
                          Body body, uint64_t reply_to, std::set<uint64_t> awaited,
-                         std::chrono::milliseconds timeout) {
+                         std::chrono::milliseconds timeout, bool learn = false) {
   exchange_result r;
   int fd = connect_to(port);
   if (fd < 0)
@@ -199,8 +203,29 @@ exchange_result exchange(caf::actor_system& sys, uint16_t port, const std::strin
     return r;
   }
   r.handshake = true;
-  auto out = prefix + body(r.door);
-  if (::write(fd, out.data(), out.size()) != static_cast<ssize_t>(out.size())) {
+  auto send = [&](const std::string& out) {
+    return ::write(fd, out.data(), out.size()) == static_cast<ssize_t>(out.size());
+  };
+  std::string out = prefix;
+  if (learn) {
+    if (!send(out)) {
+      r.closed = true;
+      ::close(fd);
+      return r;
+    }
+    out.clear();
+    until = clock_type::now() + std::chrono::milliseconds(300);
+    while (r.introduced.empty() && clock_type::now() < until) {
+      if (!read_some(fd, in, std::chrono::milliseconds(20)))
+        break;
+      std::string rest;
+      for (auto& f : basp::split(in, &rest))
+        if (f.is(basp::op::direct_message) && f.source_actor != 0)
+          r.introduced.insert(f.source_actor);
+    }
+  }
+  out += body(r.door, r.introduced);
+  if (!send(out)) {
     r.closed = true;
     ::close(fd);
     return r;
@@ -263,6 +288,12 @@ std::string describe_answer(caf::actor_system& sys, const basp::frame& f, bool& 
   return caf::to_string(msg);
 }
 
+// CAF's own messages, which its actors act on before their behaviour sees them.
+bool is_system(const caf::message& m) {
+  return m.match_elements<caf::exit_msg>() || m.match_elements<caf::down_msg>()
+         || m.match_elements<caf::error>();
+}
+
 // A sentinel after the forged frame: the door of the port answers it with `unauthorized`, as
 // the connection has no session, so that answer means every earlier frame was read and the
 // door still lives (a dead door's id is answered by CAF with another error).
@@ -290,6 +321,7 @@ int attack(caf::actor_system& sys, const recorded& session, uint16_t port,
   for (const char* name : {"SpawnServ", "ConfigServ", "StreamServ", "MiddleMan", "BASP",
                            "holdfast", "partition", "door"})
     dests.push_back({basp::name_id(name), true, name});
+
   struct variant {
     const char* label;
     bool request;
@@ -313,6 +345,53 @@ int attack(caf::actor_system& sys, const recorded& session, uint16_t port,
     return d.named ? d.id == basp::name_id("SpawnServ")
                    : std::find(doors.begin(), doors.end(), d.id) != doors.end();
   };
+  // The broker's actors that sent this peer a message may get its asynchronous messages (the
+  // guard admits CAF's info exchange). CAF sends one, a helper asking the peer's spawn server
+  // for its info, on a node's first connection only: the first connection of the sweep
+  // learns it and sends it every type, asynchronously in the normal and urgent categories,
+  // CAF's system messages last (the guard closes the connection at the first of them).
+  {
+    size_t sent = 0;
+    std::vector<std::pair<uint64_t, size_t>> order; // (category, type)
+    for (int system = 0; system < 2; ++system)
+      for (auto category : {basp::normal_category, basp::urgent_category})
+        for (size_t i = 0; i < types.size(); ++i)
+          if (is_system(types[i].msg) == (system == 1))
+            order.emplace_back(category, i);
+    auto body = [&](uint64_t door, const std::set<uint64_t>& introduced) {
+      std::string out;
+      for (auto [category, i] : order)
+        for (auto id : introduced) {
+          if (std::find(doors.begin(), doors.end(), id) != doors.end())
+            continue;
+          out += basp::direct_message(session.sender, id, basp::message_id(0, category),
+                                      payloads[i].second)
+                   .bytes();
+          ++sent;
+        }
+      return out + basp::direct_message(session.sender, door, basp::message_id(sentinel_request),
+                                        sentinel_payload)
+                     .bytes();
+    };
+    auto r = exchange(sys, port, session.handshake, body, session.sender, {sentinel_request},
+                      std::chrono::milliseconds(3000), true);
+    ++connections;
+    frames += sent;
+    bool sentinel_ok = false;
+    for (auto& a : r.answers) {
+      bool is_error = false;
+      auto what = describe_answer(sys, a, is_error);
+      sentinel_ok = sentinel_ok
+                    || ((a.operation_data & basp::request_id_mask) == sentinel_request
+                        && is_error && what.find("unauthorized") != std::string::npos);
+    }
+    std::printf("introduced %zu actors, %zu frames to them%s\n", r.introduced.size(), sent,
+                r.closed && !sentinel_ok ? ", closed by the broker" : "");
+    if (!sentinel_ok && !r.closed) {
+      std::printf("LOST the frames to the actors that spoke to this peer: no sentinel answer\n");
+      ++lost;
+    }
+  }
   size_t rotation = 0;
   for (auto& d : dests) {
     for (auto& v : variants) {
@@ -330,14 +409,20 @@ int attack(caf::actor_system& sys, const recorded& session, uint16_t port,
         auto name = payloads[group.front()].first;
         if (group.size() > 1)
           name += " and " + std::to_string(group.size() - 1) + " more";
-        auto body = [&](uint64_t door) {
+        size_t sent = 0;
+        auto body = [&](uint64_t door, const std::set<uint64_t>&) {
           std::string out;
           uint64_t request = 1;
+          std::vector<uint64_t> to{d.id};
           for (auto i : group)
-            out += basp::direct_message(session.sender, d.id,
-                                        basp::message_id(v.request ? request++ : 0, v.category),
-                                        payloads[i].second, d.named)
-                     .bytes();
+            for (auto id : to) {
+              out += basp::direct_message(session.sender, id,
+                                          basp::message_id(v.request ? request++ : 0,
+                                                           v.category),
+                                          payloads[i].second, d.named)
+                       .bytes();
+              ++sent;
+            }
           out += basp::direct_message(session.sender, door, basp::message_id(sentinel_request),
                                       sentinel_payload)
                    .bytes();
@@ -350,7 +435,8 @@ int attack(caf::actor_system& sys, const recorded& session, uint16_t port,
         auto r = exchange(sys, port, session.handshake, body, session.sender, awaited,
                           std::chrono::milliseconds(3000));
         ++connections;
-        frames += group.size();
+        frames += sent;
+
         if (!r.connected || !r.handshake) {
           std::printf("LOST %s to %s as %s: %s\n", name.c_str(), d.label.c_str(), v.label,
                       r.connected ? "no server handshake" : "cannot connect");
@@ -446,7 +532,7 @@ int control(caf::actor_system& sys, const recorded& session, uint16_t port,
   std::set<uint64_t> awaited;
   for (auto& [id, msg] : requests)
     awaited.insert(id);
-  auto body = [&](uint64_t door) {
+  auto body = [&](uint64_t door, const std::set<uint64_t>&) {
     std::string out;
     for (auto& [id, msg] : requests)
       out += basp::direct_message(session.sender, door, basp::message_id(id),
@@ -520,8 +606,9 @@ int main(int argc, char** argv) {
       std::vector<uint64_t> doors;
       for (auto& d : rest) {
         auto r = exchange(
-          sys, static_cast<uint16_t>(std::stoul(d)), "", [](uint64_t) { return std::string(); },
-          0, {}, std::chrono::milliseconds(0));
+          sys, static_cast<uint16_t>(std::stoul(d)), "",
+          [](uint64_t, const std::set<uint64_t>&) { return std::string(); }, 0, {},
+          std::chrono::milliseconds(0));
         if (!r.handshake || r.door == 0)
           throw std::runtime_error("no door published at port " + d);
         std::printf("door %s %llu\n", d.c_str(), static_cast<unsigned long long>(r.door));

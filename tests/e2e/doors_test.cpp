@@ -152,6 +152,7 @@ TEST_CASE("forged messages of every type to every actor of a master and its slav
   REQUIRE(written_before > 0);
   const replica m{master.address(), mstore}, s{"127.0.0.1:" + std::to_string(slave_port), sstore};
   REQUIRE(wait_identical(d, m, s, 30s, token) == "");
+  auto slave_written_before = status_field(d, s.address, "written", token);
 
   // The attack: both doors of both brokers.
   struct target {
@@ -188,6 +189,8 @@ TEST_CASE("forged messages of every type to every actor of a master and its slav
 
   // No effect: nothing stored, no topic, no slave, no cut, no moved offset, no shutdown.
   CHECK(status_field(d, master.address(), "written", token) == written_before);
+  // A truncation would be copied back over, so the slave's end is checked before any send.
+  CHECK(status_field(d, s.address, "written", token) == slave_written_before);
   auto after = status(d, master.address());
   CHECK(topics(after) == std::set<std::string>{"control", "legit"});
   CHECK(count(after, "\nslave ") == 1);
