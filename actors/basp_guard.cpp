@@ -18,6 +18,7 @@ namespace {
 constexpr size_t header_size = 32; // kind, 2 padding bytes, flags, u32 length, 3 x u64
 constexpr uint8_t last_kind = 6;   // heartbeat
 constexpr size_t buffer_size = 256 * 1024;
+constexpr size_t payload_head = 64; // stages, object header and the type names of one message
 
 using asio::ip::tcp;
 
@@ -124,8 +125,16 @@ void session::read_client() {
         uint32_t len = 0;
         auto h = reinterpret_cast<const unsigned char*>(s.in.data() + pos);
         auto why = basp_guard::check_header(h, s.guard.opts.max_payload, len);
+        // The head of a message's payload names its types: wait for it before checking (the
+        // destination check consumes an awaited answer, so it runs once per frame).
+        auto head = h[0] == 2 ? std::min<size_t>(len, payload_head) : 0;
+        if (why.empty() && !s.guard.opts.doors.empty() && s.have - pos < header_size + head)
+          break;
         if (why.empty())
           why = basp_guard::check_destination(h, s.guard.opts.doors, s.view);
+        if (why.empty() && !s.guard.opts.doors.empty())
+          why = basp_guard::check_payload(
+            h, reinterpret_cast<const unsigned char*>(s.in.data() + pos + header_size), head);
         if (!why.empty()) {
           ++s.guard.refused;
           log_warning("basp guard: dropped the connection from {}: {}", s.peer, why);
@@ -253,6 +262,10 @@ std::string basp_guard::check_destination(const unsigned char* h,
     op = (op << 8) | h[i];
   constexpr uint64_t response_flag = 0x8000000000000000ull;
   constexpr uint64_t request_id_mask = 0x0FFFFFFFFFFFFFFFull;
+  // caf::message_id's mailbox category: CAF files categories 2 and 3 in its stream queues and
+  // reads every message there as a stream message, whatever it holds.
+  if (kind == direct_message && ((op >> 60) & 3) >= 2)
+    return "a BASP message for CAF's stream queues (this broker runs no streams)";
   if (kind == direct_message && (op & response_flag) != 0) {
     // An answer: only to a request this connection carried from the broker, and only once.
     if (view.awaiting.erase({dest, op & request_id_mask}) > 0)
@@ -277,6 +290,33 @@ std::string basp_guard::check_destination(const unsigned char* h,
     return {};
   return "a BASP message (kind " + std::to_string(kind) + ") to actor " + std::to_string(dest)
          + ", which is not this port's door";
+}
+
+std::string basp_guard::check_payload(const unsigned char* h, const unsigned char* p, size_t n) {
+  constexpr uint8_t direct_message = 2;
+  if (h[0] != direct_message || (h[8] & 0x80) != 0)
+    return {}; // answers carry errors legitimately; only what the broker asked for passes
+  // sink(forwarding_stack, msg): a varbyte count of stages (the broker forwards nothing, so
+  // 0), then the message's begin_object (u16 0 and the type names as a varbyte-sized string).
+  if (n < 1)
+    return {};
+  if (p[0] != 0)
+    return "a BASP message with a forwarding stack (this broker forwards nothing)";
+  if (n < 4 || p[1] != 0 || p[2] != 0)
+    return {}; // CAF refuses such a message itself
+  size_t len = p[3];
+  if (len > 0x7f)
+    return {}; // longer than every name below
+  std::string names(reinterpret_cast<const char*>(p + 4), std::min(len, n - 4));
+  // CAF's actors handle these system messages before any behaviour, from any sender: an
+  // exit_msg with `kill`, or an error, makes the receiver quit, a down message ends what the
+  // receiver watched.
+  for (const char* system : {"@<>+@exit", "@<>+@down", "@<>+@error", "@<>+@timeout",
+                             "@<>+@open_stream_msg", "@<>+@upstream_msg",
+                             "@<>+@downstream_msg", "@<>+@group_down"})
+    if (names == system)
+      return "a CAF system message (" + names.substr(4) + ") from a peer";
+  return {};
 }
 
 basp_guard::basp_guard(std::unique_ptr<impl> p) : impl_(std::move(p)) {

@@ -25,7 +25,11 @@ namespace holdfast {
 /// addresses a message or a monitor request to anything else, names its receiver (but CAF's
 /// spawn server, which every node asks for its info on connect), or routes. Answers may reach
 /// only the broker's actors that sent that peer a request, once each: the guard reads the
-/// headers of the broker's direction to know them.
+/// headers of the broker's direction to know them. CAF acts on some messages in any actor,
+/// from any sender, before its behaviour runs (an exit_msg with `kill` ends it, an error or
+/// another exit_msg does with the default handlers; the stream mailbox categories read any
+/// content as a stream message): the guard reads the type names at the head of each message
+/// to the broker and drops those, and messages in the stream categories.
 ///
 /// Frames are parsed in place and forwarded in the chunks they arrived in; the direction from
 /// the broker is copied as is. Runs its own thread (standalone Asio).
@@ -70,6 +74,13 @@ public:
   [[nodiscard]] static std::string check_destination(const unsigned char* h,
                                                      const std::vector<uint64_t>& doors,
                                                      peer_view& view);
+
+  /// Check of the head of a direct message's payload (`n` bytes of it, at most 64 needed):
+  /// empty when it may pass. Refuses a forwarding stack and CAF's system messages (exit,
+  /// down, error, timeout, stream messages), which CAF acts on in any actor, from any sender,
+  /// before its behaviour sees them. Answers pass (they may carry errors). Exposed for tests.
+  [[nodiscard]] static std::string check_payload(const unsigned char* h, const unsigned char* p,
+                                                 size_t n);
 
   struct impl;
 

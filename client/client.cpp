@@ -683,8 +683,14 @@ partition_status broker_status(const std::string& broker, std::chrono::milliseco
   auto cfg = make_config();
   caf::actor_system sys{*cfg};
   auto h = connect(sys, broker);
-  (void) say_hello(sys, h, "holdfast-status", auth_token);
+  // One actor says hello and asks: the actor that said hello anchors the session, which ends
+  // when it goes away, so a status asked by another actor after it could find none.
   caf::scoped_actor self{sys};
+  caf::error hello_err;
+  self->request(h, caf::duration{10s}, hello_req{"holdfast-status", auth_token, {}})
+    .receive([](hello_reply&) {}, [&](caf::error& e) { hello_err = e; });
+  if (hello_err)
+    std::rethrow_exception(to_exception(hello_err));
   partition_status out;
   caf::error err;
   self->request(h, caf::duration{timeout}, status_atom::value)

@@ -107,3 +107,49 @@ TEST_CASE("the BASP guard lets an answer through only to a request the broker se
   CHECK(basp_guard::check_destination(monitor(14).data(), doors, awaiting).empty());
   CHECK_FALSE(basp_guard::check_destination(monitor(15).data(), doors, awaiting).empty());
 }
+
+TEST_CASE("the BASP guard refuses CAF's system messages and stream queues from a peer",
+          "[basp_guard][doors]") {
+  auto message = [](uint64_t op) {
+    auto h = header(2, 100);
+    for (int i = 0; i < 8; ++i) {
+      h[15 - i] = static_cast<unsigned char>(op >> (8 * i));
+      h[31 - i] = static_cast<unsigned char>(uint64_t{7} >> (8 * i));
+    }
+    return h;
+  };
+  // The payload's head as CAF 0.17 writes it: no forwarding stack, u16 0, the type names.
+  auto payload = [](const std::string& names, uint8_t stages = 0) {
+    std::string p{static_cast<char>(stages), '\0', '\0', static_cast<char>(names.size())};
+    p += names;
+    p += std::string(8, '\0');
+    return p;
+  };
+  auto check = [](const std::array<unsigned char, 32>& h, const std::string& p) {
+    return basp_guard::check_payload(h.data(), reinterpret_cast<const unsigned char*>(p.data()),
+                                     p.size());
+  };
+  auto request = message(0x1000000000000003ull);
+  CHECK(check(request, payload("@<>+holdfast::hello_req")).empty());
+  CHECK(check(request, payload("@<>+@atom")).empty());
+  // exit_msg with `kill` ends any actor that gets it, whatever its handlers; an error or an
+  // exit_msg ends one with the default handlers; a down message ends what it watched.
+  for (auto system : {"@<>+@exit", "@<>+@error", "@<>+@down", "@<>+@timeout",
+                      "@<>+@upstream_msg", "@<>+@downstream_msg", "@<>+@open_stream_msg"})
+    CHECK(check(request, payload(system)).find("system message") != std::string::npos);
+  CHECK(check(message(0x1000000000000000ull), payload("@<>+@exit")).find("system message")
+        != std::string::npos);
+  CHECK(check(request, payload("@<>+holdfast::hello_req", 1)).find("forwarding stack")
+        != std::string::npos);
+  // Answers may carry errors: they pass (the destination check admits only awaited ones).
+  CHECK(check(message(0x9000000000000003ull), payload("@<>+@error")).empty());
+
+  std::vector<uint64_t> doors{7};
+  basp_guard::peer_view view;
+  CHECK(basp_guard::check_destination(request.data(), doors, view).empty());
+  CHECK(basp_guard::check_destination(message(0x0000000000000003ull).data(), doors, view)
+          .empty()); // urgent
+  for (uint64_t category : {2, 3})
+    CHECK(basp_guard::check_destination(message(category << 60).data(), doors, view)
+            .find("stream") != std::string::npos);
+}

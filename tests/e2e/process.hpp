@@ -3,6 +3,7 @@
 // Multi-process test support: start the real binaries on 127.0.0.1, find free ports, stop
 // processes by PID. Nothing here leaves loopback.
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <chrono>
 #include <csignal>
@@ -10,6 +11,7 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <netinet/in.h>
 #include <random>
 #include <sstream>
@@ -276,15 +278,98 @@ inline size_t count(const std::string& s, const std::string& needle) {
 
 /// One numeric field of `holdfast status` ("written", "flushed", ...); -1 when unavailable.
 inline long long status_field(const std::string& dir, const std::string& addr,
-                              const std::string& key) {
+                              const std::string& key, const std::string& token = "") {
   std::string out;
-  if (run({bin("holdfast"), "status", "--broker", addr}, dir, out) != 0)
+  std::vector<std::string> argv{bin("holdfast"), "status", "--broker", addr};
+  if (!token.empty()) {
+    argv.push_back("--auth-token");
+    argv.push_back(token);
+  }
+  if (run(argv, dir, out) != 0)
     return -1;
   std::istringstream in(out);
   for (std::string line; std::getline(in, line);)
     if (line.rfind(key + " ", 0) == 0)
       return std::stoll(line.substr(key.size()));
   return -1;
+}
+
+/// A broker of a pair as the checks see it: where it answers and where its store lies.
+struct replica {
+  std::string address;
+  std::string store;
+};
+
+// The commit log of `store` below `end`, by segment (base offset -> bytes).
+inline std::map<uint64_t, std::string> log_below(const std::string& store, uint64_t end) {
+  std::map<uint64_t, std::string> out;
+  std::error_code ec;
+  for (auto& e : std::filesystem::directory_iterator(store + "/commitlog", ec)) {
+    auto name = e.path().filename().string();
+    if (name.size() != 20 || name.find_first_not_of("0123456789") != std::string::npos)
+      continue;
+    auto base = std::stoull(name);
+    if (base < end)
+      out[base] = slurp(e.path().string()).substr(0, end - base);
+  }
+  return out;
+}
+
+// Where two commit logs differ below `end`; empty when they are byte-identical there.
+inline std::string log_difference(const std::string& a_store, const std::string& b_store,
+                                  uint64_t end) {
+  auto a = log_below(a_store, end), b = log_below(b_store, end);
+  std::ostringstream why;
+  for (auto& [base, bytes] : a) {
+    auto it = b.find(base);
+    if (it == b.end()) {
+      why << "segment " << base << " missing on the slave";
+      return why.str();
+    }
+    auto& other = it->second;
+    auto n = std::min(bytes.size(), other.size());
+    auto diff = std::mismatch(bytes.begin(), bytes.begin() + static_cast<ptrdiff_t>(n),
+                              other.begin());
+    if (diff.first != bytes.begin() + static_cast<ptrdiff_t>(n)) {
+      why << "bytes differ from commit-log offset " << base + (diff.first - bytes.begin());
+      return why.str();
+    }
+    if (bytes.size() != other.size()) {
+      why << "segment " << base << " holds " << bytes.size() << " bytes below " << end
+          << " on the master, " << other.size() << " on the slave";
+      return why.str();
+    }
+  }
+  if (a.size() != b.size())
+    why << a.size() << " segments below " << end << " on the master, " << b.size()
+        << " on the slave";
+  return why.str();
+}
+
+// Waits until the slave holds exactly the master's commit log: as many bytes written, and the
+// same bytes (equal offsets alone also match when the slave kept a tail the master never had
+// and then copied on after it). Empty when it does within `within`; else what still differed.
+inline std::string wait_identical(const std::string& dir, const replica& master,
+                                  const replica& slave,
+                                  std::chrono::seconds within = std::chrono::seconds(30),
+                                  const std::string& token = "") {
+  auto until = std::chrono::steady_clock::now() + within;
+  std::string why = "no status answer";
+  for (;;) {
+    auto m = status_field(dir, master.address, "written", token);
+    auto s = status_field(dir, slave.address, "written", token);
+    if (m >= 0 && m == s) {
+      why = log_difference(master.store, slave.store, static_cast<uint64_t>(m));
+      if (why.empty())
+        return {};
+    } else if (m >= 0 && s >= 0) {
+      why = "written " + std::to_string(m) + " on the master, " + std::to_string(s)
+            + " on the slave";
+    }
+    if (std::chrono::steady_clock::now() >= until)
+      return "not identical after " + std::to_string(within.count()) + " s: " + why;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 }
 
 /// The last line of `holdfast verify`'s output.
