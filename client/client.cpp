@@ -61,12 +61,12 @@ caf::actor spawn_session(caf::actor_system& sys, const client_door_actor& door) 
 
 template <class Handle>
 hello_reply say_hello(caf::actor_system& sys, const Handle& broker, const std::string& client_id,
-                      const std::string& token) {
+                      const std::string& token, std::chrono::milliseconds timeout = 10s) {
   caf::scoped_actor self{sys};
   hello_reply out;
   caf::error err;
   hello_req req{client_id, token, {}};
-  self->request(broker, caf::duration{10s}, req)
+  self->request(broker, caf::duration{timeout}, req)
     .receive([&](hello_reply& r) { out = std::move(r); }, [&](caf::error& e) { err = e; });
   if (err)
     std::rethrow_exception(to_exception(err));
@@ -104,7 +104,27 @@ void producer::start() {
     throw client_error("lingerMs must not be negative and batchMaxBytes must be positive");
   sys_cfg_ = make_config();
   sys_ = std::make_unique<caf::actor_system>(*sys_cfg_);
-  broker_ = connect(*sys_, cfg_.broker);
+  // A broker that dies while our hello is on the wire never answers it (CAF drops what was in
+  // flight on a lost connection), and while it restarts it refuses connections: once the
+  // broker was reached, both are retried with a new connection for a while, as the producer
+  // actor does for sends. A broker never reached (a wrong address) fails at once; a refusal by
+  // the broker itself (a wrong token) is final.
+  auto give_up_at = std::chrono::steady_clock::now() + 20s;
+  bool reached = false;
+  for (;;) {
+    try {
+      broker_ = connect(*sys_, cfg_.broker);
+      reached = true;
+      say_hello(*sys_, broker_, cfg_.client_id, cfg_.auth_token, 5s);
+      break;
+    } catch (const broker_error&) {
+      throw;
+    } catch (const client_error&) {
+      if (!reached || std::chrono::steady_clock::now() >= give_up_at)
+        throw;
+      std::this_thread::sleep_for(200ms);
+    }
+  }
   producer_options opts;
   opts.send_timeout = cfg_.send_msg_timeout;
   opts.retry_times = cfg_.retry_times_when_send_failed;
@@ -115,8 +135,8 @@ void producer::start() {
   opts.auth_token = cfg_.auth_token;
   opts.idempotence = cfg_.enable_idempotence;
   opts.request_timeout = cfg_.request_timeout;
-  // Say hello first: a refused token is an exception here, not a stream of failed sends.
-  hello_ = say_hello(*sys_, broker_, cfg_.client_id, cfg_.auth_token);
+  // The hello above came first so that a refused token is an exception, not a stream of
+  // failed sends; the producer actor says its own hello (its session carries the producer id).
   hello_ = hello_reply{};
   actor_ = sys_->spawn(holdfast::producer, broker_, opts);
   // The producer actor says hello (the broker logs the connection); wait for its answer.

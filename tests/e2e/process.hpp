@@ -38,21 +38,32 @@ inline std::string slurp(const std::string& path) {
 
 /// A port nobody listens on right now, whose next port is free too: a broker's replication
 /// door listens on listenPort + 1 unless told otherwise (bind both, read, close).
+/// Two consecutive free loopback ports (a broker's listenPort and its replication door at
+/// listenPort + 1); returns the first. Picked below the kernel's ephemeral range: a port the
+/// kernel hands out as the source of some test's outgoing connection (ip_local_port_range)
+/// could otherwise be taken between this check and the broker's bind.
 inline uint16_t free_port() {
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  unsigned low = 32768, high = 60999;
+  if (std::ifstream range{"/proc/sys/net/ipv4/ip_local_port_range"}; range)
+    range >> low >> high;
+  unsigned first = 10000, last = low > first + 1000 ? low - 2 : 0;
+  if (last == 0) { // an unusual range: above it instead
+    first = high + 1;
+    last = 65533;
+  }
+  static std::mt19937 rng{std::random_device{}()};
+  auto try_bind = [](int fd, uint16_t port) {
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = 0;
-    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-    socklen_t len = sizeof(a);
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    auto port = ntohs(a.sin_port);
+    a.sin_port = htons(port);
+    return ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+  };
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    auto port = static_cast<uint16_t>(first + rng() % (last - first + 1));
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     int next = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in b = a;
-    b.sin_port = htons(static_cast<uint16_t>(port + 1));
-    bool both = port < 65535 && ::bind(next, reinterpret_cast<sockaddr*>(&b), sizeof(b)) == 0;
+    bool both = try_bind(fd, port) && try_bind(next, static_cast<uint16_t>(port + 1));
     ::close(next);
     ::close(fd);
     if (both)
@@ -60,6 +71,7 @@ inline uint16_t free_port() {
   }
   throw std::runtime_error("no two consecutive free ports");
 }
+
 
 /// The shared secret of the master/slave pairs the tests start (replication needs one).
 inline const char* ha_token_set = "haAuthToken=\"e2e-secret\"";

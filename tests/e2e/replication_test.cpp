@@ -63,8 +63,15 @@ TEST_CASE("SEND_OK from a SYNC_MASTER survives the permanent loss of the master"
     std::this_thread::sleep_for(std::chrono::milliseconds(150 + rng() % 300));
     master->crash();
     std::filesystem::remove_all(mstore); // the master machine is gone for good
-    for (auto& p : producers)
-      REQUIRE(p->wait(2min) == 0);
+    for (size_t i = 0; i < producers.size(); ++i) {
+      auto code = producers[i]->wait(2min);
+      INFO("producer " << i << " said:\n" << slurp(ackeds[i] + ".err"));
+      // A producer whose hello the master took with it never got to send: it fails to start,
+      // which is right (there is no master any more), and has nothing to check.
+      if (code != 0 && count(slurp(ackeds[i]), "\n") == 0)
+        continue;
+      REQUIRE(code == 0);
+    }
     size_t acked_ok = 0;
     for (auto& a : ackeds) {
       acked_ok += count(slurp(a), " SEND_OK ");
