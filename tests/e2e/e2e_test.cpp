@@ -242,7 +242,8 @@ TEST_CASE("no SEND_OK message is lost across 20 kill -9 of a SYNC_FLUSH broker",
           produce_args(broker->address(), topic, 1500, 16, "async", ackeds.back()),
           ackeds.back() + ".out", ackeds.back() + ".err"));
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100 + rng() % 500));
+      REQUIRE(wait_answered(ackeds, 60s));
+      std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 500));
       broker->crash();
       broker = std::make_unique<broker_process>(dir.path(), store, port, sets);
       for (size_t i = 0; i < producers.size(); ++i) {

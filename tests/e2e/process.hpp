@@ -73,6 +73,27 @@ inline uint16_t free_port() {
 }
 
 
+/// Waits until each of the `acked` files (holdfast produce --acked) holds an answer: the
+/// producers are connected and under load. Crash tests inject their fault after this, so that a
+/// slow start (an AddressSanitizer build) does not turn "a crash mid-load" into "a crash before
+/// anyone connected". False when `within` passed first.
+inline bool wait_answered(const std::vector<std::string>& acked, std::chrono::seconds within) {
+  auto until = std::chrono::steady_clock::now() + within;
+  for (;;) {
+    bool all = true;
+    for (auto& a : acked) {
+      std::ifstream f(a);
+      std::string line;
+      all = all && static_cast<bool>(std::getline(f, line));
+    }
+    if (all)
+      return true;
+    if (std::chrono::steady_clock::now() > until)
+      return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
 /// The shared secret of the master/slave pairs the tests start (replication needs one).
 inline const char* ha_token_set = "haAuthToken=\"e2e-secret\"";
 
