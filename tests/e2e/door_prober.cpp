@@ -17,6 +17,7 @@
 // is replayed as recorded, so the broker sees the same peer each time.
 
 #include "basp_frames.hpp"
+#include "recording_proxy.hpp"
 
 #include "actors/flush_service.hpp"
 #include "actors/partition.hpp"
@@ -135,15 +136,9 @@ std::vector<forged> catalog() {
 // ---- sockets ----------------------------------------------------------------------------------
 
 int connect_to(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(port);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
-    ::close(fd);
+  int fd = holdfast::e2e::connect_loopback(port);
+  if (fd < 0)
     return -1;
-  }
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   return fd;

@@ -36,16 +36,7 @@ std::string verify(const std::string& dir, const std::string& addr, const std::s
 }
 
 int connect_to(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(port);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
+  return connect_loopback(port);
 }
 
 // One hostile connection's bytes: noise, a real session cut short, or a real session with

@@ -16,6 +16,20 @@
 
 namespace holdfast::e2e {
 
+/// A TCP connection to 127.0.0.1:`port`; -1 when it is refused.
+inline int connect_loopback(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 /// A loopback TCP proxy that forwards every connection to `upstream` and records, per
 /// connection, what the client sent: real CAF BASP handshakes and messages, to mutate later.
 class recording_proxy {
@@ -53,18 +67,6 @@ public:
   }
 
 private:
-  int connect_upstream() const {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(upstream_);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
-      ::close(fd);
-      return -1;
-    }
-    return fd;
-  }
   void accept_loop() {
     while (!stop_) {
       pollfd p{listen_fd_, POLLIN, 0};
@@ -73,7 +75,7 @@ private:
       int c = ::accept(listen_fd_, nullptr, nullptr);
       if (c < 0)
         continue;
-      int u = connect_upstream();
+      int u = connect_loopback(upstream_);
       if (u < 0) {
         ::close(c);
         continue;
