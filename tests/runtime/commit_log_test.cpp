@@ -24,18 +24,7 @@ constexpr size_t body_size = 250;
 constexpr uint64_t small_segment = 4096;
 
 std::string make_record(uint64_t offset, size_t i, size_t body = body_size) {
-  message m;
-  m.topic = "t";
-  char id[16];
-  std::snprintf(id, sizeof(id), "m%04zu", i); // fixed width: every record has the same size
-  m.msg_id = id;
-  m.body.assign(body, static_cast<char>('a' + i % 26));
-  record::fields f;
-  f.commit_log_offset = offset;
-  f.queue_offset = i;
-  std::string out;
-  record::encode(m, f, out);
-  return out;
+  return test::encoded_record(offset, i, body); // fixed-width ids: equal bodies, equal sizes
 }
 
 /// A commit log under a temp dir plus what the test wrote into it.

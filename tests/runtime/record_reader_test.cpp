@@ -29,16 +29,7 @@ namespace {
 constexpr uint64_t base = 1000;
 
 std::string make_record(uint64_t offset, size_t i, size_t body) {
-  message m;
-  m.topic = "t";
-  m.msg_id = "m" + std::to_string(i);
-  m.body.assign(body, static_cast<char>('a' + i % 26));
-  record::fields f;
-  f.commit_log_offset = offset;
-  f.queue_offset = i;
-  std::string out;
-  record::encode(m, f, out);
-  return out;
+  return test::encoded_record(offset, i, body);
 }
 
 /// A segment file starting at `base` with records of assorted sizes.

@@ -9,6 +9,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -68,6 +69,23 @@ inline void append_raw(const std::string& path, const std::string& bytes) {
 
 inline uint64_t file_size(const std::string& path) {
   return std::filesystem::file_size(path);
+}
+
+/// One encoded record of topic "t" at commit-log `offset`: message number `i` (queue offset
+/// `i`, id "m" and four digits, so only `body` changes a record's size) with `body` bytes.
+inline std::string encoded_record(uint64_t offset, size_t i, size_t body) {
+  message m;
+  m.topic = "t";
+  char id[16];
+  std::snprintf(id, sizeof(id), "m%04zu", i);
+  m.msg_id = id;
+  m.body.assign(body, static_cast<char>('a' + i % 26));
+  record::fields f;
+  f.commit_log_offset = offset;
+  f.queue_offset = i;
+  std::string out;
+  record::encode(m, f, out);
+  return out;
 }
 
 } // namespace holdfast::test
