@@ -1,4 +1,5 @@
 #include "actors/basp_guard.hpp"
+#include "actors/tls_stream.hpp"
 
 #include "runtime/log.hpp"
 
@@ -25,10 +26,8 @@ using asio::ip::tcp;
 // One relayed connection. Each direction is a read-then-write loop on its own buffer; the
 // session lives as long as one of its handlers holds it.
 struct session : std::enable_shared_from_this<session> {
-  session(tcp::socket c, asio::io_context& io, basp_guard::impl& g)
-    : client(std::move(c)), upstream(io), guard(g) {
-  }
-  tcp::socket client;
+  session(tcp::socket c, asio::io_context& io, basp_guard::impl& g);
+  peer_stream client; // plain TCP or TLS, decided before anything is relayed
   tcp::socket upstream;
   basp_guard::impl& guard;
   std::vector<char> in = std::vector<char>(buffer_size);
@@ -45,11 +44,12 @@ struct session : std::enable_shared_from_this<session> {
   void learn_requests(const char* data, size_t n);
 
   void start(uint16_t target);
+  void connect_upstream(uint16_t target);
   void read_client();
   void read_upstream();
   void close() {
     asio::error_code ignored;
-    client.close(ignored);
+    client.close();
     upstream.close(ignored);
   }
 };
@@ -62,6 +62,7 @@ struct basp_guard::impl {
   basp_guard::options opts;
   std::thread thread;
   std::atomic<uint64_t> refused{0};
+  std::atomic<uint64_t> tls_refused{0};
 
   void accept() {
     acceptor.async_accept([this](const asio::error_code& ec, tcp::socket s) {
@@ -78,10 +79,30 @@ struct basp_guard::impl {
 
 namespace {
 
+session::session(tcp::socket c, asio::io_context& io, basp_guard::impl& g)
+  : client(std::move(c), g.opts.tls), upstream(io), guard(g) {
+}
+
 void session::start(uint16_t target) {
   asio::error_code ec;
-  auto ep = client.remote_endpoint(ec);
+  auto ep = client.socket().remote_endpoint(ec);
   peer = ec ? std::string("?") : ep.address().to_string() + ":" + std::to_string(ep.port());
+  auto self = shared_from_this();
+  // TLS first (when configured): the middleman is reached, and a byte parsed, only after it.
+  client.async_start([self, target](std::string refused) {
+    if (!refused.empty()) {
+      if (refused != "closed") {
+        ++self->guard.tls_refused;
+        log_warning("basp guard: refused {} before BASP: {}", self->peer, refused);
+      }
+      self->close();
+      return;
+    }
+    self->connect_upstream(target);
+  });
+}
+
+void session::connect_upstream(uint16_t target) {
   auto self = shared_from_this();
   upstream.async_connect(tcp::endpoint(asio::ip::address_v4::loopback(), target),
                          [self](const asio::error_code& ec) {
@@ -93,7 +114,7 @@ void session::start(uint16_t target) {
                            }
                            asio::error_code ignored;
                            self->upstream.set_option(tcp::no_delay(true), ignored);
-                           self->client.set_option(tcp::no_delay(true), ignored);
+                           self->client.socket().set_option(tcp::no_delay(true), ignored);
                            self->read_client();
                            self->read_upstream();
                          });
@@ -214,7 +235,7 @@ void session::read_upstream() {
       return;
     }
     self->learn_requests(self->out.data(), n);
-    asio::async_write(self->client, asio::buffer(self->out.data(), n),
+    self->client.async_write(asio::buffer(self->out.data(), n),
                       [self](const asio::error_code& ec, size_t) {
                         if (ec) {
                           self->close();
@@ -370,6 +391,10 @@ uint16_t basp_guard::port() const noexcept {
 
 uint64_t basp_guard::refused() const noexcept {
   return impl_->refused.load();
+}
+
+uint64_t basp_guard::tls_refused() const noexcept {
+  return impl_->tls_refused.load();
 }
 
 } // namespace holdfast

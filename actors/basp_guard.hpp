@@ -9,6 +9,8 @@
 
 namespace holdfast {
 
+class tls_server;
+
 /// A TCP relay in front of the CAF middleman that checks the framing of everything a peer sends
 /// before CAF parses it.
 ///
@@ -42,6 +44,8 @@ public:
     uint64_t max_payload = 256ull << 20;
     /// Actor ids a peer may address (direct messages, monitor requests); empty: any.
     std::vector<uint64_t> doors;
+    /// TLS terminated here, before any frame check (tls_context.hpp); null: plain TCP only.
+    std::shared_ptr<tls_server> tls;
   };
 
   /// Binds and starts; null with `error` set when the address cannot be bound.
@@ -55,6 +59,9 @@ public:
   [[nodiscard]] uint16_t port() const noexcept;
   /// Connections dropped for a bad header since start.
   [[nodiscard]] uint64_t refused() const noexcept;
+  /// Connections refused in the TLS handshake (or, under enforcing, for speaking plain text)
+  /// since start: before any BASP byte was parsed.
+  [[nodiscard]] uint64_t tls_refused() const noexcept;
 
   /// Frame check of one 32-byte BASP header (CAF 0.17 layout, big-endian): empty when it may
   /// pass, else why not. Exposed for tests.

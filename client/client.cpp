@@ -21,10 +21,15 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::unique_ptr<caf::actor_system_config> make_config() {
+// TLS settings are checked here, at the API's edge: CAF throws from its own thread on a file it
+// cannot load.
+std::unique_ptr<caf::actor_system_config> make_config(const tls_client_options& tls) {
+  if (auto why = check_tls_client(tls); !why.empty())
+    throw client_error(why);
   auto cfg = std::make_unique<caf::actor_system_config>();
   register_types(*cfg);
   cfg->load<caf::io::middleman>();
+  use_tls_client(*cfg, tls);
   cfg->set("logger.console", caf::atom("none"));
   return cfg;
 }
@@ -102,7 +107,7 @@ void producer::start() {
     throw client_error("requestTimeout must not be negative");
   if (cfg_.linger_ms.count() < 0 || cfg_.batch_max_bytes == 0)
     throw client_error("lingerMs must not be negative and batchMaxBytes must be positive");
-  sys_cfg_ = make_config();
+  sys_cfg_ = make_config(cfg_.tls);
   sys_ = std::make_unique<caf::actor_system>(*sys_cfg_);
   // A broker that dies while our hello is on the wire never answers it (CAF drops what was in
   // flight on a lost connection), and while it restarts it refuses connections: once the
@@ -273,7 +278,7 @@ void consumer::start() {
   if (cfg_.heartbeat_interval.count() <= 0 || cfg_.poll_wait.count() < 0)
     throw client_error("heartbeat interval must be positive and poll wait not negative");
   id_ = cfg_.consumer_id.empty() ? make_consumer_id(cfg_.client_id) : cfg_.consumer_id;
-  sys_cfg_ = make_config();
+  sys_cfg_ = make_config(cfg_.tls);
   sys_ = std::make_unique<caf::actor_system>(*sys_cfg_);
   broker_ = connect(*sys_, cfg_.broker);
   session_ = spawn_session(*sys_, broker_);
@@ -545,6 +550,7 @@ void push_consumer::start() {
   cc.client_id = cfg_.client_id;
   cc.consumer_id = cfg_.consumer_id;
   cc.auth_token = cfg_.auth_token;
+  cc.tls = cfg_.tls;
   consumer_ = std::make_unique<consumer>(cc);
   consumer_->start();
   delay_levels_ = consumer_->queue_count_of(std::string(schedule_topic));
@@ -699,8 +705,8 @@ bool push_consumer::send_back(const std::vector<stored_message>& batch) {
 }
 
 partition_status broker_status(const std::string& broker, std::chrono::milliseconds timeout,
-                               const std::string& auth_token) {
-  auto cfg = make_config();
+                               const std::string& auth_token, const tls_client_options& tls) {
+  auto cfg = make_config(tls);
   caf::actor_system sys{*cfg};
   auto h = connect(sys, broker);
   // One actor says hello and asks: the actor that said hello anchors the session, which ends

@@ -6,6 +6,7 @@
 // throws (the seed's send() throws on broker or network failure); nothing inside does.
 
 #include "actors/wire/client_wire.hpp"
+#include "actors/wire/tls_client.hpp"
 #include "client/producer.hpp"
 #include "runtime/message.hpp"
 
@@ -72,6 +73,8 @@ struct producer_config {
   bool enable_idempotence = true;
   /// Longest wait for one attempt (0: all of sendMsgTimeout). Shorter, a lost reply is retried.
   std::chrono::milliseconds request_timeout{0};
+  /// tlsEnable, tlsClientCertPath, tlsClientKeyPath, tlsClientTrustCertPath (docs/security.md).
+  tls_client_options tls;
 };
 
 /// A producer connected to one broker. Thread-safe: any thread may send.
@@ -140,6 +143,7 @@ struct consumer_config {
   /// Unique member id within the group; empty: client_id@host#pid#random.
   std::string consumer_id;
   std::string auth_token; ///< the broker's authToken, if it has one
+  tls_client_options tls; ///< as producer_config::tls
 };
 
 /// A consumer of one topic (plus extra_topics). Single-threaded: one thread polls and commits.
@@ -226,6 +230,7 @@ struct push_consumer_config {
   std::string client_id = "push-consumer";
   std::string consumer_id; ///< empty: generated
   std::string auth_token;
+  tls_client_options tls; ///< as producer_config::tls
 };
 
 /// A push consumer shaped like RocketMQ's DefaultMQPushConsumer: register a listener, start();
@@ -292,6 +297,7 @@ private:
 /// The broker's status (`holdfast status`); throws like the rest.
 [[nodiscard]] partition_status broker_status(const std::string& broker,
                                              std::chrono::milliseconds timeout,
-                                             const std::string& auth_token = "");
+                                             const std::string& auth_token = "",
+                                             const tls_client_options& tls = {});
 
 } // namespace holdfast::client

@@ -19,6 +19,12 @@ constexpr std::array<enum_spelling<broker_role>, 3> broker_role_names{{
   {broker_role::slave, "SLAVE"},
 }};
 
+constexpr std::array<enum_spelling<tls_mode>, 3> tls_mode_names{{
+  {tls_mode::disabled, "disabled"},
+  {tls_mode::permissive, "permissive"},
+  {tls_mode::enforcing, "enforcing"},
+}};
+
 template <class Enum, std::size_t N>
 std::string spell(const std::array<enum_spelling<Enum>, N>& names, Enum value) {
   for (const auto& entry : names)
@@ -162,6 +168,64 @@ schema<broker_config> make_broker_schema() {
                                "(at most 7d), separated by spaces";
                       return std::nullopt;
                     }}));
+  // TLS (docs/security.md). RocketMQ's names; the guard in front of each door terminates it.
+  // Disabled by default like listenHost's loopback: a broker with no config is not exposed.
+  s.add(enum_property("tlsMode", &c::tls_mode, tls_mode::disabled, tls_mode_names,
+                      "TLS on both doors: disabled (plain text only), permissive (TLS and plain "
+                      "text on the same port), enforcing (TLS only, with a client certificate "
+                      "signed by tlsServerTrustCertPath). A SLAVE whose tlsMode is not disabled "
+                      "also connects to its master with TLS."));
+  s.add(string_property("tlsServerCertPath", &c::tls_server_cert_path, "",
+                        "PEM certificate chain the doors present; a SLAVE presents it to its "
+                        "master too. Required unless tlsMode is disabled."));
+  s.add(string_property("tlsServerKeyPath", &c::tls_server_key_path, "",
+                        "Unencrypted PEM private key of tlsServerCertPath."));
+  s.add(string_property("tlsServerTrustCertPath", &c::tls_server_trust_cert_path, "",
+                        "PEM CA certificate(s) a peer's certificate must chain to; required "
+                        "under enforcing, with tlsServerNeedClientAuth, and for a SLAVE with "
+                        "TLS (it verifies its master with it)."));
+  s.add(boolean_property("tlsServerNeedClientAuth", &c::tls_server_need_client_auth, false,
+                         "Under permissive, a TLS peer must present a certificate signed by "
+                         "tlsServerTrustCertPath (enforcing always requires one)."));
+  s.add_check({{"tlsMode", "tlsServerCertPath", "tlsServerKeyPath"},
+               "With TLS, `tlsServerCertPath` and `tlsServerKeyPath` are required.",
+               [](const c& config) -> std::optional<std::string> {
+                 if (config.tls_mode == tls_mode::disabled
+                     || (!config.tls_server_cert_path.empty()
+                         && !config.tls_server_key_path.empty()))
+                   return std::nullopt;
+                 return "tlsMode = " + to_string(config.tls_mode)
+                        + " needs tlsServerCertPath and tlsServerKeyPath (the broker's PEM "
+                          "certificate and key)";
+               }});
+  s.add_check({{"tlsMode", "tlsServerNeedClientAuth", "tlsServerTrustCertPath", "brokerRole"},
+               "Client certificates (enforcing, tlsServerNeedClientAuth) and a SLAVE with TLS "
+               "need `tlsServerTrustCertPath`.",
+               [](const c& config) -> std::optional<std::string> {
+                 if (config.tls_mode == tls_mode::disabled
+                     || !config.tls_server_trust_cert_path.empty())
+                   return std::nullopt;
+                 if (config.tls_mode == tls_mode::enforcing)
+                   return std::string("tlsMode = enforcing needs tlsServerTrustCertPath: every "
+                                      "peer must present a certificate signed by that CA");
+                 if (config.tls_server_need_client_auth)
+                   return std::string("tlsServerNeedClientAuth = true needs "
+                                      "tlsServerTrustCertPath (the CA client certificates "
+                                      "must chain to)");
+                 if (config.broker_role == broker_role::slave)
+                   return std::string("a SLAVE with TLS needs tlsServerTrustCertPath (the CA "
+                                      "its master's certificate must chain to)");
+                 return std::nullopt;
+               }});
+  s.add_check({{"tlsMode", "baspGuard"},
+               "TLS needs `baspGuard`: the guard terminates it.",
+               [](const c& config) -> std::optional<std::string> {
+                 if (config.tls_mode == tls_mode::disabled || config.basp_guard)
+                   return std::nullopt;
+                 return "tlsMode = " + to_string(config.tls_mode)
+                        + " needs baspGuard = true: the BASP guard in front of each door "
+                          "terminates TLS";
+               }});
   s.add_check({{"brokerRole", "haMasterAddress"},
                "A SLAVE needs `haMasterAddress` as HOST:PORT.",
                [](const c& config) -> std::optional<std::string> {
@@ -217,6 +281,10 @@ std::string to_string(flush_disk_type value) {
 
 std::string to_string(broker_role value) {
   return spell(broker_role_names, value);
+}
+
+std::string to_string(tls_mode value) {
+  return spell(tls_mode_names, value);
 }
 
 std::optional<flush_disk_type> parse_flush_disk_type(std::string_view text) {

@@ -19,11 +19,17 @@ enum class flush_disk_type : std::uint8_t { async_flush, sync_flush };
 /// message, a SYNC_MASTER after, and a SLAVE only replicates.
 enum class broker_role : std::uint8_t { async_master, sync_master, slave };
 
+/// TLS on the doors (RocketMQ's TlsMode): none, TLS and plain text on the same port, TLS only.
+enum class tls_mode : std::uint8_t { disabled, permissive, enforcing };
+
 /// Returns the RocketMQ spelling: "ASYNC_FLUSH" or "SYNC_FLUSH".
 [[nodiscard]] std::string to_string(flush_disk_type value);
 
 /// Returns the RocketMQ spelling: "ASYNC_MASTER", "SYNC_MASTER" or "SLAVE".
 [[nodiscard]] std::string to_string(broker_role value);
+
+/// Returns "disabled", "permissive" or "enforcing".
+[[nodiscard]] std::string to_string(tls_mode value);
 
 /// Parses a RocketMQ spelling (case-sensitive, as in broker.conf); nothing if unknown.
 [[nodiscard]] std::optional<flush_disk_type> parse_flush_disk_type(std::string_view text);
@@ -75,6 +81,11 @@ struct broker_config {
   std::string auth_token{};
   bool basp_guard{true};
   std::string message_delay_level{};
+  config::tls_mode tls_mode{};
+  std::string tls_server_cert_path{};
+  std::string tls_server_key_path{};
+  std::string tls_server_trust_cert_path{};
+  bool tls_server_need_client_auth{};
 
   friend bool operator==(const broker_config&, const broker_config&) = default;
 };

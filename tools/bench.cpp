@@ -29,6 +29,7 @@ constexpr const char* usage = R"(usage: holdfast bench --embedded [--flush MODES
                       [--seconds S] [--dir DIR] [--sweep] [--csv FILE] [--json]
        holdfast bench --broker HOST:PORT [--inflight LIST] [--size LIST] [--seconds S]
                       [--sweep] [--csv FILE] [--label NAME] [--broker-pid PID] [--json]
+                      [--tls --tls-ca FILE --tls-cert FILE --tls-key FILE]
 
 --embedded runs the broker in this process on a real directory and keeps K sends in flight,
 one message per append request, for S seconds per configuration. Without a flag the sweep is
@@ -44,7 +45,7 @@ batches the sends waiting together), in the broker's own flush mode, topic "benc
 --label names the mode column for --broker (default: the broker's flush type).
 --broker-pid reads the broker's RSS from /proc/PID/status (--embedded: this process's RSS).
 --json adds one JSON object per configuration.
-)";
+)" HOLDFAST_TLS_USAGE;
 
 using clock_type = std::chrono::steady_clock;
 
@@ -260,6 +261,7 @@ int run_bench(const std::vector<std::string>& args) {
   std::string label;
   std::string broker_pid;
   bool inflight_given = false, size_given = false, sweep = false;
+  tls_client_options tls;
   auto split = [](const std::string& v) {
     std::vector<std::string> out;
     std::stringstream ss(v);
@@ -317,6 +319,14 @@ int run_bench(const std::vector<std::string>& args) {
         dir = value();
       else if (a == "--json")
         json = true;
+      else if (a == "--tls")
+        tls.enable = true;
+      else if (a == "--tls-cert")
+        tls.cert_path = value();
+      else if (a == "--tls-key")
+        tls.key_path = value();
+      else if (a == "--tls-ca")
+        tls.trust_cert_path = value();
       else if (a == "--help" || a == "-h") {
         std::fputs(usage, stdout);
         return 0;
@@ -328,6 +338,17 @@ int run_bench(const std::vector<std::string>& args) {
       std::fprintf(stderr, "holdfast bench: bad number for %s\n", a.c_str());
       return 2;
     }
+  }
+  // As every other sub-command (flag_parser::get_tls): a file implies --tls.
+  tls.enable = tls.enable || !tls.cert_path.empty() || !tls.key_path.empty()
+               || !tls.trust_cert_path.empty();
+  if (auto why = check_tls_client(tls); !why.empty()) {
+    std::fprintf(stderr, "holdfast bench: %s\n", why.c_str());
+    return 2;
+  }
+  if (tls.enable && broker_addr.empty()) {
+    std::fprintf(stderr, "holdfast bench: the TLS flags need --broker\n");
+    return 2;
   }
   if (sweep && !inflight_given)
     inflights = {1, 4, 16, 64, 256};
@@ -360,6 +381,7 @@ int run_bench(const std::vector<std::string>& args) {
   register_types(cfg);
   if (!broker_addr.empty())
     cfg.load<caf::io::middleman>();
+  use_tls_client(cfg, tls);
   caf::actor_system sys{cfg};
   std::vector<bench_result> results;
   std::FILE* csv = nullptr;

@@ -94,6 +94,7 @@ constexpr const char* produce_usage = R"(usage: holdfast produce --broker HOST:P
                         [--inflight K] [--mode sync|async|oneway] [--acked FILE]
                         [--auth-token TOKEN] [--no-idempotence] [--send-timeout-ms MS]
                         [--request-timeout-ms MS] [--retries N]
+                        [--tls --tls-ca FILE --tls-cert FILE --tls-key FILE]
 
 Sends N messages (default 1000) of BYTES bytes (default 1024) with K in flight (default 1).
 --acked appends one line per answered send: `MSG_ID STATUS QUEUE:OFFSET`, or
@@ -103,7 +104,7 @@ The producer is idempotent unless --no-idempotence: a retried send that the brok
 stored is answered with its original result. --send-timeout-ms (sendMsgTimeout, default 3000),
 --request-timeout-ms (one attempt; default: all of it) and --retries (retryTimesWhenSendFailed
 and retryTimesWhenSendAsyncFailed, default 2) tune the retries.
-)";
+)" HOLDFAST_TLS_USAGE;
 
 } // namespace
 
@@ -121,6 +122,7 @@ int run_produce(const std::vector<std::string>& args) {
   auto send_timeout = p.get_int("--send-timeout-ms", 3000, 1, 3'600'000);
   auto request_timeout = p.get_int("--request-timeout-ms", 0, 0, 3'600'000);
   auto retries = p.get_int("--retries", 2, 0, 1000);
+  auto tls = p.get_tls();
   p.done();
   if (broker.empty() || topic.empty()) {
     std::fprintf(stderr, "holdfast produce: --broker and --topic are required\n%s", produce_usage);
@@ -142,6 +144,7 @@ int run_produce(const std::vector<std::string>& args) {
     cfg.request_timeout = std::chrono::milliseconds(request_timeout);
     cfg.retry_times_when_send_failed = static_cast<int>(retries);
     cfg.retry_times_when_send_async_failed = static_cast<int>(retries);
+    cfg.tls = tls;
     client::producer prod{cfg};
     prod.start();
     auto prefix = make_msg_id_prefix();
@@ -244,6 +247,7 @@ namespace {
 constexpr const char* consume_usage = R"(usage: holdfast consume --broker HOST:PORT --topic T [--group G] [--from-beginning]
                         [--max N] [--idle-exit-ms MS] [--print ids|bodies|none]
                         [--auth-token TOKEN] [--heartbeat-ms MS] [--process-ms MS]
+                        [--tls --tls-ca FILE --tls-cert FILE --tls-key FILE]
 
 Consumes with group G (default holdfast_cli), committing each batch after it was printed.
 Consumers of one group share the topic's queues; each heartbeats every --heartbeat-ms
@@ -253,7 +257,7 @@ letters in %DLQ%<group>) show their reconsume count and original topic after the
 A group that never committed starts at the end of the topic, or at its beginning with
 --from-beginning. Stops after N messages, or after MS milliseconds without a message
 (default: runs until interrupted).
-)";
+)" HOLDFAST_TLS_USAGE;
 
 } // namespace
 
@@ -270,6 +274,7 @@ int run_consume(const std::vector<std::string>& args) {
   cfg.auth_token = p.get("--auth-token");
   cfg.heartbeat_interval = std::chrono::milliseconds(p.get_int("--heartbeat-ms", 5000, 10, 600'000));
   auto process_ms = p.get_int("--process-ms", 0, 0, 86'400'000);
+  cfg.tls = p.get_tls();
   p.done();
   if (cfg.broker.empty() || cfg.topic.empty()) {
     std::fprintf(stderr, "holdfast consume: --broker and --topic are required\n%s", consume_usage);
@@ -328,11 +333,12 @@ int run_consume(const std::vector<std::string>& args) {
 namespace {
 
 constexpr const char* verify_usage = R"(usage: holdfast verify --broker HOST:PORT --topic T --acked FILE [--auth-token TOKEN]
+                       [--tls --tls-ca FILE --tls-cert FILE --tls-key FILE]
 
 Reads the whole topic and compares it with an --acked file of `holdfast produce`. Reports the
 SEND_OK ids that are missing (exit 1 if any), ids stored more than once, and ids stored though
 never acknowledged. The last line is `missing=N duplicated=N unacknowledged=N`.
-)";
+)" HOLDFAST_TLS_USAGE;
 
 } // namespace
 
@@ -342,6 +348,7 @@ int run_verify(const std::vector<std::string>& args) {
   auto topic = p.get("--topic");
   auto acked_path = p.get("--acked");
   auto token = p.get("--auth-token");
+  auto tls = p.get_tls();
   p.done();
   if (broker.empty() || topic.empty() || acked_path.empty()) {
     std::fprintf(stderr, "holdfast verify: --broker, --topic and --acked are required\n%s",
@@ -380,6 +387,7 @@ int run_verify(const std::vector<std::string>& args) {
     cfg.pull_batch = 1024;
     cfg.client_id = "holdfast-verify";
     cfg.auth_token = token;
+    cfg.tls = tls;
     client::consumer c{cfg};
     c.start();
     std::unordered_map<std::string, uint32_t> stored;
@@ -436,11 +444,12 @@ int run_verify(const std::vector<std::string>& args) {
 namespace {
 
 constexpr const char* status_usage = R"(usage: holdfast status --broker HOST:PORT [--auth-token TOKEN]
+                       [--tls --tls-ca FILE --tls-cert FILE --tls-key FILE]
 
 Prints the broker's role, flush type, commit-log offsets (written, flushed, confirmed), its
 leader epoch, the port of its replication door (haListenPort), the master it copies (on a
 slave) or its slaves (on a master), and its topics with the end offset of each queue.
-)";
+)" HOLDFAST_TLS_USAGE;
 
 } // namespace
 
@@ -448,6 +457,7 @@ int run_status(const std::vector<std::string>& args) {
   flag_parser p{"status", args, status_usage};
   auto broker = p.get("--broker");
   auto token = p.get("--auth-token");
+  auto tls = p.get_tls();
   p.done();
   if (broker.empty()) {
     std::fprintf(stderr, "holdfast status: --broker is required\n%s", status_usage);
@@ -455,7 +465,7 @@ int run_status(const std::vector<std::string>& args) {
   }
   set_log_level(log_level::warning);
   try {
-    auto s = client::broker_status(broker, std::chrono::seconds(10), token);
+    auto s = client::broker_status(broker, std::chrono::seconds(10), token, tls);
     std::printf("broker     %s\nrole       %s\nflush      %s\nwritten    %llu\nflushed    %llu\n"
                 "confirmed  %llu\nfsyncs     %llu\nappends    %llu requests, %llu messages\n",
                 broker.c_str(), s.broker_role.c_str(), s.flush_disk_type.c_str(),

@@ -55,6 +55,18 @@ bool flag_parser::has(const std::string& name) {
   return false;
 }
 
+tls_client_options flag_parser::get_tls() {
+  tls_client_options t;
+  t.cert_path = get("--tls-cert");
+  t.key_path = get("--tls-key");
+  t.trust_cert_path = get("--tls-ca");
+  t.enable = has("--tls") || !t.cert_path.empty() || !t.key_path.empty()
+             || !t.trust_cert_path.empty();
+  if (auto why = check_tls_client(t); !why.empty())
+    fail(why);
+  return t;
+}
+
 void flag_parser::done() {
   for (size_t i = 0; i < args_.size(); ++i)
     if (!used_[i])

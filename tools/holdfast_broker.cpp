@@ -8,6 +8,8 @@
 #include "actors/wire/type_registry.hpp"
 #include "config/loader.hpp"
 #include "actors/basp_guard.hpp"
+#include "actors/tls_context.hpp"
+#include "actors/wire/tls_client.hpp"
 #include "runtime/fault_fs.hpp"
 #include "runtime/log.hpp"
 
@@ -60,7 +62,8 @@ struct door {
 // Published with its typed handle: peers check the door's interface on connect.
 template <class Handle>
 std::optional<door> open_door(caf::actor_system& sys, const Handle& actor, const char* what,
-                              const holdfast::config::broker_config& cfg, uint16_t port) {
+                              const holdfast::config::broker_config& cfg, uint16_t port,
+                              std::shared_ptr<holdfast::tls_server> tls) {
   using namespace holdfast;
   door d;
   d.actor = caf::actor_cast<caf::actor>(actor);
@@ -80,6 +83,7 @@ std::optional<door> open_door(caf::actor_system& sys, const Handle& actor, const
     go.target_port = *published;
     go.max_payload = std::max<uint64_t>(256ull << 20, 4 * cfg.max_message_size + (1u << 20));
     go.doors = {d.actor.id()};
+    go.tls = std::move(tls);
     std::string guard_error;
     d.guard = basp_guard::start(go, guard_error);
     if (!d.guard) {
@@ -171,6 +175,37 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  // TLS files are loaded before anything starts: a missing or unreadable one is a clear error
+  // and exit 2, like the rest of the config. The guards share one context.
+  std::shared_ptr<tls_server> tls;
+  if (cfg.tls_mode != config::tls_mode::disabled) {
+    tls_server::options to;
+    to.policy = cfg.tls_mode == config::tls_mode::enforcing ? tls_server::mode::enforcing
+                                                            : tls_server::mode::permissive;
+    to.cert_path = cfg.tls_server_cert_path;
+    to.key_path = cfg.tls_server_key_path;
+    to.trust_cert_path = cfg.tls_server_trust_cert_path;
+    to.need_client_auth = cfg.tls_server_need_client_auth;
+    std::string tls_error;
+    tls = tls_server::make(to, tls_error);
+    if (!tls) {
+      std::fprintf(stderr, "holdfast-broker: invalid TLS configuration, not starting:\n%s\n",
+                   tls_error.c_str());
+      return 2;
+    }
+  }
+  // A SLAVE with TLS connects to its master's replication door with TLS too, presenting its
+  // own server certificate as client certificate and trusting tlsServerTrustCertPath.
+  tls_client_options link_tls;
+  if (cfg.tls_mode != config::tls_mode::disabled && cfg.broker_role == config::broker_role::slave)
+    link_tls = {true, cfg.tls_server_cert_path, cfg.tls_server_key_path,
+                cfg.tls_server_trust_cert_path};
+  if (auto why = check_tls_client(link_tls); !why.empty()) {
+    std::fprintf(stderr, "holdfast-broker: invalid TLS configuration, not starting:\n%s\n",
+                 why.c_str());
+    return 2;
+  }
+
   // Each queue keeps its index file open: under a soft limit of 1024 (Debian's default) a
   // broker with a few hundred topics fails its sends and cannot even restart. The hard limit is
   // what the operator allowed us; start scripts of Kafka and RocketMQ raise it the same way.
@@ -195,6 +230,7 @@ int main(int argc, char** argv) {
   caf::actor_system_config sys_cfg;
   register_types(sys_cfg);
   sys_cfg.load<caf::io::middleman>();
+  use_tls_client(sys_cfg, link_tls);
   sys_cfg.set("logger.console", caf::atom("none"));
   caf::actor_system sys{sys_cfg};
 
@@ -214,13 +250,13 @@ int main(int argc, char** argv) {
   auto& b = *started;
   auto ha_port = config::ha_listen_port_of(cfg);
   std::vector<door> doors;
-  auto client = open_door(sys, b.client_door, "client", cfg, cfg.listen_port);
+  auto client = open_door(sys, b.client_door, "client", cfg, cfg.listen_port, tls);
   if (!client) {
     stop_broker(sys, b);
     return 1;
   }
   doors.push_back(std::move(*client));
-  auto replication = open_door(sys, b.replication_door, "replication", cfg, ha_port);
+  auto replication = open_door(sys, b.replication_door, "replication", cfg, ha_port, tls);
   if (!replication) {
     close_doors(sys, doors);
     stop_broker(sys, b);
@@ -228,11 +264,12 @@ int main(int argc, char** argv) {
   }
   doors.push_back(std::move(*replication));
   caf::anon_send(b.partition, ha_port_atom::value, doors[1].port);
-  std::printf("holdfast-broker listening on %s:%u ha=%s:%u role=%s flush=%s\n",
+  std::printf("holdfast-broker listening on %s:%u ha=%s:%u role=%s flush=%s tls=%s\n",
               cfg.listen_host.c_str(), static_cast<unsigned>(doors[0].port),
               cfg.listen_host.c_str(), static_cast<unsigned>(doors[1].port),
               std::string(config::to_string(cfg.broker_role)).c_str(),
-              std::string(config::to_string(cfg.flush_disk_type)).c_str());
+              std::string(config::to_string(cfg.flush_disk_type)).c_str(),
+              config::to_string(cfg.tls_mode).c_str());
   std::fflush(stdout);
 
   int sig = 0;

@@ -2,10 +2,12 @@
 
 // Reaching a broker's door over the CAF middleman: the one place that parses HOST:PORT and
 // connects, for the client library (blocking, at its edge) and for actors (asynchronously,
-// so their mailbox keeps running while a connect hangs).
+// so their mailbox keeps running while a connect hangs). A system with CAF's OpenSSL module
+// loaded (use_tls_client, tls_client.hpp) connects with TLS, every other one in plain text.
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
+#include <caf/openssl/all.hpp>
 
 #include <set>
 #include <string>
@@ -23,6 +25,8 @@ caf::expected<Handle> connect_blocking(caf::actor_system& sys, const std::string
   if (!parse_address(addr, host, port))
     return caf::make_error(caf::sec::invalid_argument,
                            "invalid address '" + addr + "' (expected HOST:PORT)");
+  if (sys.has_openssl_manager())
+    return caf::openssl::remote_actor<Handle>(sys, host, port);
   return sys.middleman().remote_actor<Handle>(host, port);
 }
 
@@ -39,7 +43,9 @@ void connect_async(Self* self, const std::string& addr, Ok ok, Fail fail) {
                          "invalid address '" + addr + "' (expected HOST:PORT)"));
     return;
   }
-  auto mm = self->home_system().middleman().actor_handle();
+  auto& sys = self->home_system();
+  auto mm = sys.has_openssl_manager() ? sys.openssl_manager().actor_handle()
+                                      : sys.middleman().actor_handle();
   self->request(mm, caf::infinite, caf::connect_atom::value, host, port)
     .then(
       [ok, fail, addr](const caf::node_id&, caf::strong_actor_ptr& ptr,

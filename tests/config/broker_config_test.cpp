@@ -71,7 +71,12 @@ TEST_CASE("the broker schema declares every key once and consistently", "[config
                                     "haAuthToken",
                                     "authToken",
                                     "baspGuard",
-                                    "messageDelayLevel"});
+                                    "messageDelayLevel",
+                                    "tlsMode",
+                                    "tlsServerCertPath",
+                                    "tlsServerKeyPath",
+                                    "tlsServerTrustCertPath",
+                                    "tlsServerNeedClientAuth"});
 }
 
 TEST_CASE("a default-constructed broker config holds the table's defaults", "[config]") {
@@ -109,6 +114,8 @@ TEST_CASE("the defaults are RocketMQ's documented values", "[config]") {
   CHECK(config.ha_auth_token.empty());
   CHECK(config.message_delay_level
         == "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h");
+  CHECK(config.tls_mode == tls_mode::disabled);
+  CHECK_FALSE(config.tls_server_need_client_auth);
 }
 
 TEST_CASE("messageDelayLevel parses RocketMQ's level syntax", "[config]") {
@@ -159,6 +166,35 @@ TEST_CASE("a SYNC_MASTER or a SLAVE without haAuthToken is refused, naming the k
   CHECK(r.errors[0].message.find("needs haAuthToken") != std::string::npos);
   // An ASYNC_MASTER starts without one: it then accepts no slave.
   CHECK(parse_broker_config("brokerRole = \"ASYNC_MASTER\"\n", "broker.toml").ok());
+}
+
+TEST_CASE("TLS without its certificate, key or trusted CA is refused, naming the keys",
+          "[config][tls]") {
+  auto [text, expected] = GENERATE(table<std::string, std::string>({
+    {"tlsMode = \"enforcing\"\n", "needs tlsServerCertPath and tlsServerKeyPath"},
+    {"tlsMode = \"permissive\"\ntlsServerCertPath = \"c\"\n",
+     "needs tlsServerCertPath and tlsServerKeyPath"},
+    {"tlsMode = \"enforcing\"\ntlsServerCertPath = \"c\"\ntlsServerKeyPath = \"k\"\n",
+     "enforcing needs tlsServerTrustCertPath"},
+    {"tlsMode = \"permissive\"\ntlsServerCertPath = \"c\"\ntlsServerKeyPath = \"k\"\n"
+     "tlsServerNeedClientAuth = true\n",
+     "tlsServerNeedClientAuth = true needs tlsServerTrustCertPath"},
+    {"tlsMode = \"permissive\"\ntlsServerCertPath = \"c\"\ntlsServerKeyPath = \"k\"\n"
+     "brokerRole = \"SLAVE\"\nhaAuthToken = \"t\"\nhaMasterAddress = \"h:1\"\n",
+     "a SLAVE with TLS needs tlsServerTrustCertPath"},
+    {"tlsMode = \"permissive\"\ntlsServerCertPath = \"c\"\ntlsServerKeyPath = \"k\"\n"
+     "baspGuard = false\n",
+     "needs baspGuard = true"},
+    {"tlsMode = \"on\"\n", "tlsMode"},
+  }));
+  INFO(text);
+  auto r = parse_broker_config(text, "broker.toml");
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0].message.find(expected) != std::string::npos);
+  CHECK(parse_broker_config("tlsMode = \"permissive\"\ntlsServerCertPath = \"c\"\n"
+                            "tlsServerKeyPath = \"k\"\n",
+                            "broker.toml")
+          .ok());
 }
 
 TEST_CASE("the replication door listens on listenPort + 1 unless haListenPort says otherwise",
