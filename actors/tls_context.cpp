@@ -94,12 +94,14 @@ std::shared_ptr<tls_server> tls_server::make(const options& opts, std::string& e
                   | asio::ssl::context::no_tlsv1_1);
   asio::error_code ec;
   ERR_clear_error();
-  if (ctx.use_certificate_chain_file(opts.cert_path, ec); ec) {
-    error = "tlsServerCertPath '" + opts.cert_path + "' is no PEM certificate: " + reason(ec);
-    return nullptr;
-  }
+  // The key first: loaded after it, a certificate of another key leaves the key unset, which
+  // the check below names (in the other order OpenSSL's "key values mismatch" blames the key).
   if (ctx.use_private_key_file(opts.key_path, asio::ssl::context::pem, ec); ec) {
     error = "tlsServerKeyPath '" + opts.key_path + "' is no unencrypted PEM key: " + reason(ec);
+    return nullptr;
+  }
+  if (ctx.use_certificate_chain_file(opts.cert_path, ec); ec) {
+    error = "tlsServerCertPath '" + opts.cert_path + "' is no PEM certificate: " + reason(ec);
     return nullptr;
   }
   if (SSL_CTX_check_private_key(ctx.native_handle()) != 1) {

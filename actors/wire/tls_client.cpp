@@ -60,11 +60,12 @@ std::string check_tls_client(const tls_client_options& opts) {
     return "cannot create an OpenSSL context: " + openssl_reason();
   ERR_clear_error();
   {
-    if (SSL_CTX_use_certificate_chain_file(ctx.get(), opts.cert_path.c_str()) != 1)
-      return "tlsClientCertPath '" + opts.cert_path + "' is no PEM certificate: " + openssl_reason();
+    // The key first, so a mismatch is named by the check below (see tls_context.cpp).
     if (SSL_CTX_use_PrivateKey_file(ctx.get(), opts.key_path.c_str(), SSL_FILETYPE_PEM) != 1)
       return "tlsClientKeyPath '" + opts.key_path + "' is no unencrypted PEM key: "
              + openssl_reason();
+    if (SSL_CTX_use_certificate_chain_file(ctx.get(), opts.cert_path.c_str()) != 1)
+      return "tlsClientCertPath '" + opts.cert_path + "' is no PEM certificate: " + openssl_reason();
     if (SSL_CTX_check_private_key(ctx.get()) != 1)
       return "tlsClientKeyPath '" + opts.key_path + "' is not the key of '" + opts.cert_path
              + "': " + openssl_reason();

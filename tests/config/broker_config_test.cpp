@@ -185,7 +185,7 @@ TEST_CASE("TLS without its certificate, key or trusted CA is refused, naming the
     {"tlsMode = \"permissive\"\ntlsServerCertPath = \"c\"\ntlsServerKeyPath = \"k\"\n"
      "baspGuard = false\n",
      "needs baspGuard = true"},
-    {"tlsMode = \"on\"\n", "tlsMode"},
+    {"tlsMode = \"on\"\n", "disabled, permissive, enforcing"},
   }));
   INFO(text);
   auto r = parse_broker_config(text, "broker.toml");
