@@ -154,8 +154,11 @@ void peer_stream::async_start(std::function<void(std::string)> done) {
 void peer_stream::decide(std::function<void(std::string)> done) {
   // Wait until the peer sends something or the window closes, whichever comes first; the
   // `decided_` flag makes the later of the two a no-op (a cancel must never hit the handshake).
+  // Each timer handler holds `done` (and so the session that owns this stream): a timer that
+  // expired just as the peer spoke still finds the stream alive when its handler runs.
   timer_.expires_after(tls_->first_byte_window());
-  timer_.async_wait([this](const asio::error_code& ec) {
+  timer_.async_wait([this, done](const asio::error_code& ec) {
+    (void) done; // held for its lifetime only
     if (ec || decided_)
       return;
     timed_out_ = true;
@@ -203,7 +206,8 @@ void peer_stream::handshake(std::function<void(std::string)> done) {
   timed_out_ = false;
   decided_ = false;
   timer_.expires_after(handshake_timeout);
-  timer_.async_wait([this](const asio::error_code& ec) {
+  timer_.async_wait([this, done](const asio::error_code& ec) {
+    (void) done; // held for its lifetime only
     if (ec || decided_)
       return;
     timed_out_ = true;
