@@ -236,13 +236,13 @@ void session::read_upstream() {
     }
     self->learn_requests(self->out.data(), n);
     self->client.async_write(asio::buffer(self->out.data(), n),
-                      [self](const asio::error_code& ec, size_t) {
-                        if (ec) {
-                          self->close();
-                          return;
-                        }
-                        self->read_upstream();
-                      });
+                             [self](const asio::error_code& ec, size_t) {
+                               if (ec) {
+                                 self->close();
+                                 return;
+                               }
+                               self->read_upstream();
+                             });
   });
 }
 

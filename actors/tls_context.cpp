@@ -34,15 +34,13 @@ std::string check_readable(const char* key, const std::string& path) {
   return {};
 }
 
+// OpenSSL's full error string (library and reason), Asio's message otherwise.
 std::string reason(const asio::error_code& ec) {
-  auto text = ec.message();
-  // Asio's text for OpenSSL errors is the reason string; add the library for context.
-  if (ec.category() == asio::error::get_ssl_category()) {
-    char buf[256];
-    ERR_error_string_n(static_cast<unsigned long>(ec.value()), buf, sizeof buf);
-    return buf;
-  }
-  return text;
+  if (ec.category() != asio::error::get_ssl_category())
+    return ec.message();
+  char buf[256];
+  ERR_error_string_n(static_cast<unsigned long>(ec.value()), buf, sizeof buf);
+  return buf;
 }
 
 } // namespace
@@ -59,10 +57,6 @@ tls_server::~tls_server() = default;
 
 tls_server::mode tls_server::policy() const noexcept {
   return impl_->opts.policy;
-}
-
-bool tls_server::requires_client_certificate() const noexcept {
-  return impl_->opts.policy == mode::enforcing || impl_->opts.need_client_auth;
 }
 
 std::chrono::milliseconds tls_server::first_byte_window() const noexcept {
@@ -94,6 +88,10 @@ std::shared_ptr<tls_server> tls_server::make(const options& opts, std::string& e
                   | asio::ssl::context::no_tlsv1_1);
   asio::error_code ec;
   ERR_clear_error();
+  // No passphrases: without this OpenSSL would prompt on the terminal for an encrypted key and
+  // a daemon would hang there; now such a key is a load error.
+  ctx.set_password_callback(
+    [](size_t, asio::ssl::context::password_purpose) { return std::string(); });
   // The key first: loaded after it, a certificate of another key leaves the key unset, which
   // the check below names (in the other order OpenSSL's "key values mismatch" blames the key).
   if (ctx.use_private_key_file(opts.key_path, asio::ssl::context::pem, ec); ec) {

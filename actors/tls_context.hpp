@@ -36,7 +36,6 @@ public:
   tls_server& operator=(const tls_server&) = delete;
 
   [[nodiscard]] mode policy() const noexcept;
-  [[nodiscard]] bool requires_client_certificate() const noexcept;
 
   /// How long a connection may stay silent before the guard decides. A TLS client speaks first
   /// (its ClientHello leaves right after connect); a plaintext CAF peer waits for the broker's

@@ -293,7 +293,15 @@ TEST_CASE("TLS with a missing, unreadable or mismatched file is a clear error, n
   auto garbage = dir.path() + "/garbage.pem";
   std::ofstream(garbage) << "not a certificate\n";
   // By index: each case runs in a fresh directory, so the paths are made inside the case.
-  auto which = GENERATE(range(0, 5));
+  auto which = GENERATE(range(0, 6));
+  auto encrypted = dir.path() + "/encrypted.key"; // a daemon must not prompt for a passphrase
+  {
+    std::string o;
+    REQUIRE(run({"/usr/bin/openssl", "pkey", "-in", c.key("server"), "-aes256", "-passout",
+                 "pass:secret", "-out", encrypted},
+                dir.path(), o)
+            == 0);
+  }
   auto files = [&](const std::string& cert, const std::string& key) {
     return args{"tlsServerCertPath=\"" + cert + "\"", "tlsServerKeyPath=\"" + key + "\""};
   };
@@ -308,6 +316,8 @@ TEST_CASE("TLS with a missing, unreadable or mismatched file is a clear error, n
     {args{"tlsMode=\"enforcing\"", "tlsServerTrustCertPath=\"" + garbage + "\""}
        + files(c.pem("server"), c.key("server")),
      "holds no PEM CA certificate"},
+    {args{"tlsMode=\"permissive\""} + files(c.pem("server"), encrypted),
+     "is no unencrypted PEM key"},
   };
   auto& [sets, expected] = cases[static_cast<size_t>(which)];
   INFO(expected);
@@ -345,4 +355,40 @@ TEST_CASE("TLS with a missing, unreadable or mismatched file is a clear error, n
                     c.key("server")})
           .find("is not the key of")
         != std::string::npos);
+}
+
+TEST_CASE("a garbled or stalled TLS handshake is dropped and the broker keeps serving",
+          "[tls][hostile]") {
+  temp_dir dir;
+  certs c(dir.path());
+  auto port = free_port();
+  broker_process b(dir.path(), dir.path() + "/store", port, c.broker("enforcing"));
+  // A handshake record header followed by noise.
+  std::mt19937 rng(8);
+  std::string noise("\x16\x03\x01\x00\xc8", 5);
+  for (int i = 0; i < 200; ++i)
+    noise.push_back(static_cast<char>(rng()));
+  auto t0 = std::chrono::steady_clock::now();
+  send_and_wait_close(port, noise);
+  CHECK(std::chrono::steady_clock::now() - t0 < 5s);
+  // A record header announcing a ClientHello that never comes: held until the handshake
+  // timeout, while TLS clients are served.
+  int stalled = connect_loopback(port);
+  REQUIRE(stalled >= 0);
+  (void) ::send(stalled, "\x16\x03\x01\x02\x00", 5, MSG_NOSIGNAL);
+  std::string out;
+  REQUIRE(run(produce(b.address(), "still", 20, dir.path() + "/a") + c.client(), dir.path(), out)
+          == 0);
+  CHECK(count(slurp(dir.path() + "/a"), " SEND_OK ") == 20);
+  auto until = std::chrono::steady_clock::now() + 20s;
+  while (b.proc().err().find("TLS handshake not finished within 10 s") == std::string::npos
+         && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(100ms);
+  ::close(stalled);
+  auto log = b.proc().err();
+  INFO(log);
+  CHECK(count(log, "before BASP: TLS handshake failed") == 1);
+  CHECK(count(log, "before BASP: TLS handshake not finished within 10 s") == 1);
+  CHECK(count(log, "dropped the connection") == 0);
+  CHECK(b.stop() == 0);
 }
