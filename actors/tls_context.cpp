@@ -222,6 +222,10 @@ void peer_stream::handshake(std::function<void(std::string)> done) {
            + " s");
       return;
     }
+    if (ec == asio::error::operation_aborted) {
+      done("closed"); // closed by the guard (authTimeout, shutdown), which said why
+      return;
+    }
     if (ec) {
       done("TLS handshake failed: " + reason(ec));
       return;

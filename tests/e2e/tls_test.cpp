@@ -362,7 +362,9 @@ TEST_CASE("a garbled or stalled TLS handshake is dropped and the broker keeps se
   temp_dir dir;
   certs c(dir.path());
   auto port = free_port();
-  broker_process b(dir.path(), dir.path() + "/store", port, c.broker("enforcing"));
+  // authTimeout (10 s from accept by default) would end the stalled handshake first.
+  broker_process b(dir.path(), dir.path() + "/store", port,
+                   c.broker("enforcing") + args{"authTimeout=60000"});
   // A handshake record header followed by noise.
   std::mt19937 rng(8);
   std::string noise("\x16\x03\x01\x00\xc8", 5);
