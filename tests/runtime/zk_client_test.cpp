@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <mutex>
 #include <thread>
@@ -163,6 +164,10 @@ TEST_CASE("a node changes only by compare-and-set on the version it was read at"
   CHECK(zk->exists("/set") == zk_errc::no_node);
   CHECK(zk->get("/set", n) == zk_errc::no_node);
   CHECK(zk->set("/set", "x", 1) == zk_errc::no_node);
+
+  zk->close();
+  CHECK(zk->state() == zk_session_state::closed);
+  CHECK(zk->get("/set", n) == zk_errc::closed);
 }
 
 TEST_CASE("creates report existing and missing nodes, and sequential names increase", "[zk]") {
@@ -412,4 +417,58 @@ TEST_CASE("ZooKeeper restarted on the same data keeps persistent nodes and a sho
   zk_stat st;
   REQUIRE(zk->exists(path + "-member", &st).ok()); // the session, and its ephemeral, survived
   CHECK(st.ephemeral_owner == id);
+}
+
+TEST_CASE("a full event queue drops watch events for one events_lost, keeping its bound",
+          "[zk]") {
+  zk_fixture f;
+  if (!f.skip_reason.empty())
+    return test::skip(f.skip_reason);
+  std::mutex m;
+  std::condition_variable cv;
+  bool gate_open = true;
+  std::vector<zk_event> seen;
+  auto o = options(*f.server);
+  o.max_queued_events = 4;
+  o.on_event = [&](const zk_event& e) {
+    std::unique_lock lk(m);
+    seen.push_back(e);
+    cv.notify_all();
+    cv.wait(lk, [&] { return gate_open; }); // a slow consumer, held by the test
+  };
+  auto watcher = connect(o);
+  auto writer = connect(options(*f.server));
+  constexpr int nodes = 12;
+  zk_node n;
+  for (int i = 0; i < nodes; ++i) {
+    auto path = "/n" + std::to_string(i);
+    REQUIRE(writer->create(path, "", zk_create_mode::persistent).ok());
+    REQUIRE(watcher->get(path, n, /*watch=*/true).ok());
+  }
+  {
+    std::lock_guard lk(m);
+    gate_open = false;
+  }
+  for (int i = 0; i < nodes; ++i)
+    REQUIRE(writer->set("/n" + std::to_string(i), "x", 0).ok());
+  // The 12 notifications arrive in order: the first holds the event thread in the callback,
+  // the other 11 meet a queue of 4.
+  std::this_thread::sleep_for(500ms);
+  {
+    std::lock_guard lk(m);
+    gate_open = true;
+  }
+  cv.notify_all();
+  std::this_thread::sleep_for(300ms);
+  std::lock_guard lk(m);
+  size_t changed = 0, lost = 0;
+  for (auto& e : seen) {
+    changed += e.what == zk_event::kind::data_changed;
+    lost += e.what == zk_event::kind::events_lost;
+  }
+  INFO(changed << " data_changed, " << lost << " events_lost of " << seen.size());
+  CHECK(lost >= 1);
+  CHECK(changed < static_cast<size_t>(nodes));
+  // The connect event, the one held in the callback, then at most the queue's bound.
+  CHECK(seen.size() <= 2 + o.max_queued_events);
 }
