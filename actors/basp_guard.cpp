@@ -199,7 +199,7 @@ void session::read_client() {
         uint32_t len = 0;
         auto h = reinterpret_cast<const unsigned char*>(s.in.data() + pos);
         auto why = basp_guard::check_header(h, s.max_payload(), len);
-        if (!why.empty() && !s.authenticated && len <= s.guard.opts.max_payload)
+        if (!why.empty() && !s.authenticated)
           why += " before the peer authenticated";
         // The head of a message's payload names its types: wait for it before checking (the
         // destination check consumes an awaited answer, so it runs once per frame).

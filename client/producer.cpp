@@ -281,11 +281,24 @@ caf::typed_response_promise<append_reply> enqueue_batch(self_ptr self, batch_sen
     rp.deliver(make_error(broker_errc::invalid_message, "empty batch"));
     return rp;
   }
+  uint64_t total = 0;
   for (auto& m : req.msgs) {
     if (auto bad = precheck(self->state, m); !bad.empty()) {
       rp.deliver(make_error(broker_errc::invalid_message, bad + " (in a batch: nothing stored)"));
       return rp;
     }
+    total += m.body.size() + m.topic.size() + m.msg_id.size() + 64; // 64: its framing
+    for (auto& [k, v] : m.properties)
+      total += k.size() + v.size();
+  }
+  // A batch travels in one frame, and the broker's door takes frames up to 4 x maxMessageSize
+  // (+ 1 MiB of framing): a larger one would cost the connection.
+  if (auto max = self->state.hello.max_message_size; max > 0 && total > 4 * max) {
+    rp.deliver(make_error(broker_errc::invalid_message,
+                          "a batch carries at most 4 x maxMessageSize (" + std::to_string(4 * max)
+                            + ") bytes; this one " + std::to_string(total)
+                            + " (nothing stored)"));
+    return rp;
   }
   answer->results.resize(req.msgs.size());
   answer->remaining = req.msgs.size();

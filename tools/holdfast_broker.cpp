@@ -79,7 +79,9 @@ std::optional<door> open_door(caf::actor_system& sys, const Handle& actor, const
     go.listen_host = cfg.listen_host;
     go.listen_port = port;
     go.target_port = *published;
-    go.max_payload = std::max<uint64_t>(256ull << 20, 4 * cfg.max_message_size + (1u << 20));
+    // The largest frame a client needs: a batch of up to 4 x maxMessageSize (the producer
+    // refuses larger ones), and its framing.
+    go.max_payload = 4 * cfg.max_message_size + (1u << 20);
     go.doors = {d.actor.id()};
     go.auth_replies = {auth_reply};
     go.auth_timeout_ms = static_cast<uint32_t>(cfg.auth_timeout.count());

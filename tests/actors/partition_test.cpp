@@ -438,3 +438,33 @@ TEST_CASE("long polls past maxParkedPullsPerClient or maxParkedPulls answer the 
   REQUIRE(a6->msgs.size() == 1);
   CHECK(a6->msgs[0].msg_id == "d");
 }
+
+TEST_CASE("a slave has at most one fetch waiting: a new one answers the older, empty",
+          "[partition][hostile]") {
+  test::broker_fixture f{{"brokerRole=\"ASYNC_MASTER\"", "brokerName=\"one-fetch\"",
+                          "haAuthToken=\"t\""}};
+  REQUIRE(append_one(f.sys, f.b.partition, test::text_message("t", "m", "x")));
+  caf::scoped_actor self{f.sys};
+  auto first = ask_partition<ha_fetch_reply>(self, f.b.partition, fetch(0, 0, leader_epoch{}));
+  REQUIRE(first);
+  auto end = first->bytes.size();
+  auto term = first->epochs.back();
+  // Three waiting fetches at the end, each from its own asker.
+  std::vector<std::unique_ptr<caf::scoped_actor>> askers;
+  for (int i = 0; i < 3; ++i) {
+    askers.push_back(std::make_unique<caf::scoped_actor>(f.sys));
+    auto req = fetch(end, end, term);
+    req.req.max_wait_ms = 10000;
+    (*askers.back())->send(f.b.partition, std::move(req));
+  }
+  auto answered = [&](size_t i, std::chrono::milliseconds wait) {
+    bool got = false;
+    (*askers[i])->receive([&](ha_fetch_reply& r) { got = r.bytes.empty(); },
+                          [&](caf::error&) { FAIL("a fetch failed"); },
+                          caf::after(wait) >> [] {});
+    return got;
+  };
+  CHECK(answered(0, 5s));
+  CHECK(answered(1, 5s));
+  CHECK_FALSE(answered(2, 300ms)); // the newest waits on
+}

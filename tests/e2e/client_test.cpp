@@ -51,6 +51,35 @@ TEST_CASE("the producer's batch send stores all messages with one result each", 
   CHECK(stored == 10);
 }
 
+TEST_CASE("a batch over 4 x maxMessageSize is refused before it travels, and the connection "
+          "stays",
+          "[e2e][hostile]") {
+  // The door takes frames up to 4 x maxMessageSize + 1 MiB: a larger batch would have cost
+  // the producer its connection; the client says why instead.
+  temp_dir dir;
+  broker_process broker(dir.path(), dir.path() + "/store", free_port(),
+                        {"maxMessageSize=65536"});
+  client::producer_config cfg;
+  cfg.broker = broker.address();
+  client::producer p{cfg};
+  p.start();
+  std::vector<message> batch;
+  for (int i = 0; i < 5; ++i)
+    batch.push_back(text("big", std::string(65536, 'x')));
+  try {
+    p.send(batch);
+    FAIL("a 320 KiB batch went out");
+  } catch (const client::broker_error& e) {
+    CHECK(std::string(e.what()).find("at most 4 x maxMessageSize") != std::string::npos);
+  }
+  batch.pop_back();
+  batch.pop_back(); // 3 x 64 KiB: fits
+  auto results = p.send(batch);
+  REQUIRE(results.size() == 3);
+  for (auto& r : results)
+    CHECK(r.status == send_status::send_ok);
+}
+
 TEST_CASE("the client throws typed exceptions", "[e2e]") {
   temp_dir dir;
   client::producer_config cfg;
