@@ -240,8 +240,10 @@ zk_status zk_client::connect(zk_options opts, std::unique_ptr<zk_client>& out) {
       auto st = self->state_;
       lk.unlock();
       // The destructor closes the handle and joins the thread.
-      return {st == zk_session_state::connecting ? zk_errc::timeout : zk_errc::session_expired,
-              "no session with '" + o.connect + "' within "
+      auto code = st == zk_session_state::connecting  ? zk_errc::timeout
+                  : st == zk_session_state::suspended ? zk_errc::connection_loss
+                                                      : zk_errc::session_expired;
+      return {code, "no session with '" + o.connect + "' within "
                 + std::to_string(o.connect_timeout.count()) + " ms (state "
                 + std::string(to_string(st)) + ")"};
     }
@@ -444,7 +446,8 @@ zk_status zk_client::run(std::string_view what, const std::string& path, Issue&&
   if (has_nul(path))
     return {zk_errc::invalid_argument, std::string(what) + ": a path with a NUL byte"};
   switch (state()) {
-    case zk_session_state::expired: return {zk_errc::session_expired, std::string(what) + " " + path};
+    case zk_session_state::expired:
+      return {zk_errc::session_expired, std::string(what) + " " + path};
     case zk_session_state::closed: return {zk_errc::closed, std::string(what) + " " + path};
     default: break;
   }

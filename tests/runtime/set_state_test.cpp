@@ -8,6 +8,9 @@ using namespace holdfast;
 
 namespace {
 
+// A malformed text and what its error must say.
+using bad = std::pair<std::string, std::string>;
+
 broker_set_state three_members() {
   broker_set_state s;
   s.epoch = 7;
@@ -79,23 +82,23 @@ TEST_CASE("malformed set state text is a clear error, never a guess", "[set_stat
   with_nul += '\0';
   with_nul += ":1\n";
   auto [text, why] = GENERATE_COPY(
-    std::pair<std::string, std::string>{"", "line 1 missing"},
-    std::pair<std::string, std::string>{"holdfast-set-state v2\nepoch 1\n", "line 1 is not"},
-    std::pair<std::string, std::string>{good.substr(0, good.size() - 1), "newline"},
-    std::pair<std::string, std::string>{good + "extra 1\n", "line 5 is after the last key"},
-    std::pair<std::string, std::string>{"holdfast-set-state v1\nmaster a:1\n", "line 2 is not 'epoch"},
-    std::pair<std::string, std::string>{"holdfast-set-state v1\nepoch 07\nmaster -\nsyncStateSet -\n", "epoch is not a number"},
-    std::pair<std::string, std::string>{"holdfast-set-state v1\nepoch -1\nmaster -\nsyncStateSet -\n", "epoch is not a number"},
-    std::pair<std::string, std::string>{"holdfast-set-state v1\nepoch 18446744073709551616\nmaster -\nsyncStateSet -\n", "epoch is not a number"},
-    std::pair<std::string, std::string>{"holdfast-set-state v1\nepoch 1\nmaster \nsyncStateSet -\n", "empty value"},
-    std::pair<std::string, std::string>{"holdfast-set-state v1\nepoch 1\nmaster  a:1\nsyncStateSet a:1\n", "not host:port"},
-    std::pair<std::string, std::string>{"holdfast-set-state v1\r\nepoch 1\n", "carriage return"},
-    std::pair<std::string, std::string>{"holdfast-set-state v1\nepoch 1\nmaster c:1\nsyncStateSet a:1,b:2\n", "not in the syncStateSet"},
-    std::pair<std::string, std::string>{"holdfast-set-state v1\nepoch 1\nmaster -\nsyncStateSet a:1,,b:2\n", "not host:port"},
-    std::pair<std::string, std::string>{"holdfast-set-state v1\nepoch 1\nmaster -\nsyncStateSet b:2,a:1\n", "not sorted"},
-    std::pair<std::string, std::string>{"holdfast-set-state v1\nepoch 1\nmaster -\nsyncStateSet a:1,a:1\n", "not sorted"},
-    std::pair<std::string, std::string>{"holdfast-set-state v1\nepoch 1\nsyncStateSet a:1\nmaster a:1\n", "line 3 is not 'master"},
-    std::pair<std::string, std::string>{with_nul, "not host:port"});
+    bad{"", "line 1 missing"},
+    bad{"holdfast-set-state v2\nepoch 1\n", "line 1 is not"},
+    bad{good.substr(0, good.size() - 1), "newline"},
+    bad{good + "extra 1\n", "line 5 is after the last key"},
+    bad{"holdfast-set-state v1\nmaster a:1\n", "line 2 is not 'epoch"},
+    bad{"holdfast-set-state v1\nepoch 07\nmaster -\nsyncStateSet -\n", "epoch is not a number"},
+    bad{"holdfast-set-state v1\nepoch -1\nmaster -\nsyncStateSet -\n", "epoch is not a number"},
+    bad{"holdfast-set-state v1\nepoch 18446744073709551616\nmaster -\nsyncStateSet -\n", "epoch is not a number"},
+    bad{"holdfast-set-state v1\nepoch 1\nmaster \nsyncStateSet -\n", "empty value"},
+    bad{"holdfast-set-state v1\nepoch 1\nmaster  a:1\nsyncStateSet a:1\n", "not host:port"},
+    bad{"holdfast-set-state v1\r\nepoch 1\n", "carriage return"},
+    bad{"holdfast-set-state v1\nepoch 1\nmaster c:1\nsyncStateSet a:1,b:2\n", "not in the syncStateSet"},
+    bad{"holdfast-set-state v1\nepoch 1\nmaster -\nsyncStateSet a:1,,b:2\n", "not host:port"},
+    bad{"holdfast-set-state v1\nepoch 1\nmaster -\nsyncStateSet b:2,a:1\n", "not sorted"},
+    bad{"holdfast-set-state v1\nepoch 1\nmaster -\nsyncStateSet a:1,a:1\n", "not sorted"},
+    bad{"holdfast-set-state v1\nepoch 1\nsyncStateSet a:1\nmaster a:1\n", "line 3 is not 'master"},
+    bad{with_nul, "not host:port"});
   broker_set_state out = three_members();
   auto st = decode(text, out);
   INFO(st.context());
@@ -118,12 +121,12 @@ TEST_CASE("a set state with more members than the bound is refused", "[set_state
 
 TEST_CASE("malformed member text is a clear error", "[set_state]") {
   auto [text, why] = GENERATE(
-    std::pair<std::string, std::string>{"holdfast-set-state v1\n", "line 1 is not"},
-    std::pair<std::string, std::string>{"holdfast-member v1\naddress a:1\nhaAddress a:2\nlastEpoch 1\n", "line 5 missing"},
-    std::pair<std::string, std::string>{"holdfast-member v1\naddress a:1\nhaAddress a:2\nlastEpoch x\nlogEnd 1\n", "lastEpoch is not a number"},
-    std::pair<std::string, std::string>{"holdfast-member v1\naddress a:1\nhaAddress a:2\nlastEpoch 1\nlogEnd 1 \n", "logEnd is not a number"},
-    std::pair<std::string, std::string>{"holdfast-member v1\naddress a:1\nhaAddress a:99999\nlastEpoch 1\nlogEnd 1\n", "haAddress"},
-    std::pair<std::string, std::string>{"holdfast-member v1\naddress [a:1\nhaAddress a:2\nlastEpoch 1\nlogEnd 1\n", "address '[a:1'"});
+    bad{"holdfast-set-state v1\n", "line 1 is not"},
+    bad{"holdfast-member v1\naddress a:1\nhaAddress a:2\nlastEpoch 1\n", "line 5 missing"},
+    bad{"holdfast-member v1\naddress a:1\nhaAddress a:2\nlastEpoch x\nlogEnd 1\n", "lastEpoch is not a number"},
+    bad{"holdfast-member v1\naddress a:1\nhaAddress a:2\nlastEpoch 1\nlogEnd 1 \n", "logEnd is not a number"},
+    bad{"holdfast-member v1\naddress a:1\nhaAddress a:99999\nlastEpoch 1\nlogEnd 1\n", "haAddress"},
+    bad{"holdfast-member v1\naddress [a:1\nhaAddress a:2\nlastEpoch 1\nlogEnd 1\n", "address '[a:1'"});
   broker_member out;
   auto st = decode(text, out);
   INFO(st.context());
