@@ -15,7 +15,9 @@ partition_actor::behavior_type partition(self_ptr self, std::shared_ptr<partitio
                                          flush_service_actor flusher, partition_options opts) {
   auto& st = self->state;
   st.store = std::move(parts->store);
-  st.groups.offsets = std::move(parts->offsets);
+  st.groups.persister = std::move(parts->offsets);
+  for (auto& e : parts->committed)
+    st.groups.committed[{e.group, e.topic, e.queue_id}] = e.offset;
   st.flusher = std::move(flusher);
   st.opts = opts;
   st.confirmed = st.store->log()->flushed_offset();

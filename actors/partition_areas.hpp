@@ -49,6 +49,8 @@ void on_member_gone(self_ptr self, member_gone& msg);
 caf::result<int32_t> on_route(self_ptr self, topic_route_req& req);
 /// Lowers committed offsets above their queue's end (after recovery or a truncation).
 void clamp_offsets(self_ptr self, const char* why);
+/// Hands an offset change to the offset service; the result is `true` once it is durable.
+caf::result<bool> persist_offsets(self_ptr self, offset_write_req req);
 /// The checks every consumer-side request shares (`group` may be null: none).
 caf::error check_queue(self_ptr self, const std::string* group, const std::string& topic,
                        int32_t queue_id);
