@@ -65,6 +65,8 @@ struct broker_config {
   std::uint64_t max_transfer_bytes_on_message_in_memory{};
   std::uint64_t max_transfer_count_on_message_in_memory{};
   std::uint32_t default_topic_queue_nums{};
+  bool auto_create_topic_enable{true};
+  std::uint32_t max_open_index_files{};
   std::string ha_master_address{};
   std::chrono::milliseconds ha_send_heartbeat_interval{};
   std::chrono::milliseconds ha_housekeeping_interval{};

@@ -62,6 +62,8 @@ TEST_CASE("the broker schema declares every key once and consistently", "[config
                                     "maxTransferBytesOnMessageInMemory",
                                     "maxTransferCountOnMessageInMemory",
                                     "defaultTopicQueueNums",
+                                    "autoCreateTopicEnable",
+                                    "maxOpenIndexFiles",
                                     "haMasterAddress",
                                     "haSendHeartbeatInterval",
                                     "haHousekeepingInterval",
