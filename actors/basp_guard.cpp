@@ -18,6 +18,9 @@ namespace {
 constexpr size_t header_size = 32; // kind, 2 padding bytes, flags, u32 length, 3 x u64
 constexpr uint8_t last_kind = 6;   // heartbeat
 constexpr size_t buffer_size = 256 * 1024;
+// Before a peer has authenticated: a header and a payload head fit, and payloads stream
+// through in chunks, so a small buffer only costs a few more reads of a handshake.
+constexpr size_t small_buffer_size = 16 * 1024;
 constexpr size_t payload_head = 64; // stages, object header and the type names of one message
 
 using asio::ip::tcp;
@@ -25,14 +28,17 @@ using asio::ip::tcp;
 // One relayed connection. Each direction is a read-then-write loop on its own buffer; the
 // session lives as long as one of its handlers holds it.
 struct session : std::enable_shared_from_this<session> {
-  session(tcp::socket c, asio::io_context& io, basp_guard::impl& g)
-    : client(std::move(c)), upstream(io), guard(g) {
-  }
+  session(tcp::socket c, asio::io_context& io, basp_guard::impl& g);
+  ~session();
   tcp::socket client;
   tcp::socket upstream;
+  asio::steady_timer auth_timer;
   basp_guard::impl& guard;
-  std::vector<char> in = std::vector<char>(buffer_size);
-  std::vector<char> out = std::vector<char>(buffer_size);
+  // Sized small until the peer authenticates (`authenticated`), then grown where no read is
+  // pending on them: at the start of the next read.
+  std::vector<char> in;
+  std::vector<char> out;
+  bool authenticated = false;
   size_t have = 0;          // bytes in `in`, from its start
   uint64_t payload_left = 0; // of the frame being forwarded
   std::string peer;
@@ -42,21 +48,40 @@ struct session : std::enable_shared_from_this<session> {
   std::array<unsigned char, header_size> out_header{};
   size_t out_header_have = 0;
   uint64_t out_payload_left = 0;
+  // The head of an answer from the broker to a peer not yet authenticated: its type names
+  // tell whether the door accepted the hello.
+  std::string out_head;
+  size_t out_head_left = 0;
   void learn_requests(const char* data, size_t n);
+  void learn_answer();
+  uint64_t max_payload() const;
 
   void start(uint16_t target);
   void read_client();
   void read_upstream();
   void close() {
     asio::error_code ignored;
+    auth_timer.cancel(ignored);
     client.close(ignored);
     upstream.close(ignored);
   }
 };
 
+// The type names at the head of a direct message's payload (after an empty forwarding stack),
+// or empty when the head is not of that shape.
+std::string type_names(const unsigned char* p, size_t n) {
+  if (n < 4 || p[0] != 0 || p[1] != 0 || p[2] != 0 || p[3] > 0x7f)
+    return {};
+  size_t len = p[3];
+  return std::string(reinterpret_cast<const char*>(p + 4), std::min(len, n - 4));
+}
+
 } // namespace
 
 struct basp_guard::impl {
+  // Declared before `io`: sessions that io's destructor still holds count themselves out.
+  std::atomic<uint64_t> live{0};
+  std::atomic<uint64_t> over_limit{0};
   asio::io_context io;
   tcp::acceptor acceptor{io};
   basp_guard::options opts;
@@ -67,7 +92,15 @@ struct basp_guard::impl {
     acceptor.async_accept([this](const asio::error_code& ec, tcp::socket s) {
       if (ec == asio::error::operation_aborted)
         return;
-      if (!ec) {
+      if (!ec && opts.max_connections > 0 && live.load() >= opts.max_connections) {
+        // Logged once per 1000 so that a flood cannot fill the disk with this line.
+        if (over_limit++ % 1000 == 0)
+          log_warning("basp guard: {} connections open (maxConnections), closed a new one "
+                      "({} so far)",
+                      live.load(), over_limit.load());
+        asio::error_code ignored;
+        s.close(ignored);
+      } else if (!ec) {
         auto sess = std::make_shared<session>(std::move(s), io, *this);
         sess->start(opts.target_port);
       }
@@ -78,11 +111,50 @@ struct basp_guard::impl {
 
 namespace {
 
+session::session(tcp::socket c, asio::io_context& io, basp_guard::impl& g)
+  : client(std::move(c)), upstream(io), auth_timer(io), guard(g),
+    authenticated(g.opts.auth_replies.empty()) {
+  in.resize(authenticated ? buffer_size : small_buffer_size);
+  out.resize(authenticated ? buffer_size : small_buffer_size);
+  ++guard.live;
+}
+
+session::~session() {
+  --guard.live;
+}
+
+uint64_t session::max_payload() const {
+  return authenticated ? guard.opts.max_payload
+                       : std::min(guard.opts.max_payload, guard.opts.pre_auth_max_payload);
+}
+
+void session::learn_answer() {
+  auto names = type_names(reinterpret_cast<const unsigned char*>(out_head.data()),
+                          out_head.size());
+  for (const auto& accepted : guard.opts.auth_replies)
+    if (names == "@<>+" + accepted) {
+      authenticated = true;
+      asio::error_code ignored;
+      auth_timer.cancel(ignored);
+      return;
+    }
+}
+
 void session::start(uint16_t target) {
   asio::error_code ec;
   auto ep = client.remote_endpoint(ec);
   peer = ec ? std::string("?") : ep.address().to_string() + ":" + std::to_string(ep.port());
   auto self = shared_from_this();
+  if (!authenticated && guard.opts.auth_timeout_ms > 0) {
+    auth_timer.expires_after(std::chrono::milliseconds(guard.opts.auth_timeout_ms));
+    auth_timer.async_wait([self](const asio::error_code& ec) {
+      if (ec || self->authenticated)
+        return;
+      log_warning("basp guard: dropped the connection from {}: not authenticated within {} ms",
+                  self->peer, self->guard.opts.auth_timeout_ms);
+      self->close();
+    });
+  }
   upstream.async_connect(tcp::endpoint(asio::ip::address_v4::loopback(), target),
                          [self](const asio::error_code& ec) {
                            if (ec) {
@@ -101,6 +173,8 @@ void session::start(uint16_t target) {
 
 void session::read_client() {
   auto self = shared_from_this();
+  if (authenticated && in.size() < buffer_size)
+    in.resize(buffer_size);
   client.async_read_some(
     asio::buffer(in.data() + have, in.size() - have),
     [self](const asio::error_code& ec, size_t n) {
@@ -124,7 +198,9 @@ void session::read_client() {
           break;
         uint32_t len = 0;
         auto h = reinterpret_cast<const unsigned char*>(s.in.data() + pos);
-        auto why = basp_guard::check_header(h, s.guard.opts.max_payload, len);
+        auto why = basp_guard::check_header(h, s.max_payload(), len);
+        if (!why.empty() && !s.authenticated && len <= s.guard.opts.max_payload)
+          why += " before the peer authenticated";
         // The head of a message's payload names its types: wait for it before checking (the
         // destination check consumes an awaited answer, so it runs once per frame).
         auto head = h[0] == 2 ? std::min<size_t>(len, payload_head) : 0;
@@ -169,6 +245,13 @@ void session::learn_requests(const char* data, size_t n) {
   while (pos < n) {
     if (out_payload_left > 0) {
       auto take = std::min<uint64_t>(out_payload_left, n - pos);
+      if (out_head_left > 0) {
+        auto head = std::min<uint64_t>(out_head_left, take);
+        out_head.append(data + pos, head);
+        out_head_left -= head;
+        if (out_head_left == 0)
+          learn_answer();
+      }
       pos += take;
       out_payload_left -= take;
       continue;
@@ -193,6 +276,10 @@ void session::learn_requests(const char* data, size_t n) {
     constexpr uint64_t request_id_mask = 0x0FFFFFFFFFFFFFFFull;
     if (h[0] != direct_message)
       continue;
+    if (!authenticated && (op & response_flag) != 0 && out_payload_left > 0) {
+      out_head.clear();
+      out_head_left = std::min<uint64_t>(out_payload_left, payload_head);
+    }
     // Bounded: a peer that never answers cannot make the guard grow without limit; the
     // oldest entries go (their answers are then refused, as if late).
     auto source = be(16, 8);
@@ -208,6 +295,8 @@ void session::learn_requests(const char* data, size_t n) {
 
 void session::read_upstream() {
   auto self = shared_from_this();
+  if (authenticated && out.size() < buffer_size)
+    out.resize(buffer_size);
   upstream.async_read_some(asio::buffer(out), [self](const asio::error_code& ec, size_t n) {
     if (ec) {
       self->close();
@@ -370,6 +459,14 @@ uint16_t basp_guard::port() const noexcept {
 
 uint64_t basp_guard::refused() const noexcept {
   return impl_->refused.load();
+}
+
+uint64_t basp_guard::over_limit() const noexcept {
+  return impl_->over_limit.load();
+}
+
+uint64_t basp_guard::connections() const noexcept {
+  return impl_->live.load();
 }
 
 } // namespace holdfast

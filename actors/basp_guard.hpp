@@ -18,7 +18,9 @@ namespace holdfast {
 /// whatever length a header announces. The guard accepts on the public address, forwards each
 /// connection to the middleman published on a loopback-only port, and drops a connection at its
 /// first header that is of an unknown kind, has an empty payload where one is required, or
-/// announces more than `max_payload` bytes (docs/hostile-input.md).
+/// announces more than `max_payload` bytes, or `pre_auth_max_payload` before the door has
+/// answered the peer's hello (docs/hostile-input.md). It also caps connections at once and
+/// drops a peer that has not authenticated within `auth_timeout_ms`.
 ///
 /// It also knows the door it fronts (`doors`: actor ids): CAF delivers a message to any actor
 /// in the receiving system's registry, by id or by name, so the guard drops a connection that
@@ -39,7 +41,19 @@ public:
     std::string listen_host = "127.0.0.1";
     uint16_t listen_port = 0;   ///< 0: any free port
     uint16_t target_port = 0;   ///< the middleman's loopback port
+    /// Largest frame payload from a peer once it has authenticated.
     uint64_t max_payload = 256ull << 20;
+    /// Largest frame payload before: CAF sizes its receive buffer from a header, so without
+    /// this bound a peer that has proven nothing makes the broker allocate what it announces.
+    /// A handshake, the spawn server exchange and a hello fit many times over.
+    uint64_t pre_auth_max_payload = 64 * 1024;
+    /// Type names of the door's answers that mean "this peer is authenticated" (the broker's
+    /// direction; e.g. holdfast::hello_reply). Empty: every peer counts as authenticated.
+    std::vector<std::string> auth_replies;
+    /// A peer not authenticated this long after it connected is dropped; 0: never.
+    uint32_t auth_timeout_ms = 10000;
+    /// Connections open at once; one more is closed at accept. 0: no limit.
+    uint32_t max_connections = 0;
     /// Actor ids a peer may address (direct messages, monitor requests); empty: any.
     std::vector<uint64_t> doors;
   };
@@ -55,6 +69,10 @@ public:
   [[nodiscard]] uint16_t port() const noexcept;
   /// Connections dropped for a bad header since start.
   [[nodiscard]] uint64_t refused() const noexcept;
+  /// Connections closed at accept because max_connections were open, since start.
+  [[nodiscard]] uint64_t over_limit() const noexcept;
+  /// Connections open now.
+  [[nodiscard]] uint64_t connections() const noexcept;
 
   /// Frame check of one 32-byte BASP header (CAF 0.17 layout, big-endian): empty when it may
   /// pass, else why not. Exposed for tests.

@@ -33,6 +33,8 @@ partition_options partition_options_of(const config::broker_config& cfg) {
   o.max_message_size = cfg.max_message_size;
   o.max_transfer_bytes = cfg.max_transfer_bytes_on_message_in_memory;
   o.max_transfer_count = static_cast<uint32_t>(cfg.max_transfer_count_on_message_in_memory);
+  o.max_parked_pulls = cfg.max_parked_pulls;
+  o.max_parked_pulls_per_client = cfg.max_parked_pulls_per_client;
   o.queue_nums = static_cast<int32_t>(cfg.default_topic_queue_nums);
   o.slave = cfg.broker_role == config::broker_role::slave;
   o.sync_master = cfg.broker_role == config::broker_role::sync_master;
@@ -134,7 +136,8 @@ caf::expected<broker_handles> start_broker(caf::actor_system& sys,
   return b;
 }
 
-bool stop_broker(caf::actor_system& sys, broker_handles& b) {
+bool stop_broker(caf::actor_system& sys, broker_handles& b, std::chrono::milliseconds timeout,
+                 bool* timed_out) {
   bool clean = false;
   // The schedule service first: it must not append while the partition closes its store.
   if (b.schedule)
@@ -142,9 +145,11 @@ bool stop_broker(caf::actor_system& sys, broker_handles& b) {
   b.schedule = nullptr;
   if (b.partition) {
     caf::scoped_actor self{sys};
-    self->request(b.partition, std::chrono::seconds(30), shutdown_atom::value)
+    self->request(b.partition, timeout, shutdown_atom::value)
       .receive([&](bool ok) { clean = ok; },
                [&](caf::error& err) {
+                 if (err == caf::sec::request_timeout && timed_out)
+                   *timed_out = true;
                  log_error("broker: clean shutdown failed: {}", caf::to_string(err));
                });
     self->send_exit(b.partition, caf::exit_reason::user_shutdown);

@@ -11,6 +11,8 @@
 
 #include <caf/all.hpp>
 
+#include <chrono>
+
 namespace holdfast {
 
 /// The actors of one running broker, wired together. Only the doors are published.
@@ -36,8 +38,13 @@ start_broker(caf::actor_system& sys, const config::broker_config& cfg, file_syst
              const broker_faults& faults = {});
 
 /// Clean stop: the partition syncs and writes the clean-shutdown marker, then every actor exits.
-/// Returns true when the marker was written.
-bool stop_broker(caf::actor_system& sys, broker_handles& b);
+/// Returns true when the marker was written. When the partition has not finished within
+/// `timeout` (a stalled disk), sets `*timed_out` (if given) and returns false: the partition
+/// is then still blocked in the disk and the process can only end by _exit (the marker is not
+/// written, so the next start recovers).
+bool stop_broker(caf::actor_system& sys, broker_handles& b,
+                 std::chrono::milliseconds timeout = std::chrono::seconds(30),
+                 bool* timed_out = nullptr);
 
 /// The options of each actor, as derived from the config.
 [[nodiscard]] store_options store_options_of(const config::broker_config& cfg);

@@ -148,6 +148,10 @@ client_door_actor::behavior_type client_door(self_ptr self, partition_actor part
     [self](pull_req& req) -> caf::result<pull_reply> {
       if (!allowed(self))
         return unauthorized();
+      // The partition bounds long polls per client: name the client, whatever the peer said.
+      req.client = 0;
+      if (auto sender = self->current_sender(); sender && sender->node() != self->node())
+        req.client = std::hash<std::string>{}(caf::to_string(sender->node())) | 1;
       return forward<pull_reply>(self, std::move(req));
     },
     [self](commit_offset_req& req) -> caf::result<bool> {

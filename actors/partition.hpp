@@ -24,9 +24,11 @@
 #include <caf/all.hpp>
 
 #include <chrono>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <vector>
 
 namespace holdfast {
@@ -168,6 +170,8 @@ struct partition_options {
   uint64_t max_message_size = 4u << 20;
   uint64_t max_transfer_bytes = 256 * 1024; ///< per pull reply
   uint32_t max_transfer_count = 32;         ///< per pull reply
+  uint32_t max_parked_pulls = 65536;        ///< long polls waiting at once, in total
+  uint32_t max_parked_pulls_per_client = 1024; ///< and per door session
   int32_t queue_nums = 4;
   // Replication.
   bool slave = false;        ///< brokerRole = SLAVE: read-only for clients, fed by the link
@@ -199,6 +203,9 @@ struct parked_pull {
   std::chrono::steady_clock::time_point deadline;
 };
 
+/// A queue, as long polls wait on it.
+using queue_key = std::pair<std::string, int32_t>;
+
 /// produce: sends waiting for their fsync, the one flush request in flight, counters.
 struct produce_area {
   offset_monitor flushed; ///< sends waiting for their batch to be durable
@@ -208,9 +215,24 @@ struct produce_area {
   uint64_t replies_seen = 0; ///< for fault_drop_replies_every
 };
 
-/// pull: long polls waiting for confirmed messages.
+/// pull: long polls waiting for confirmed messages, indexed so that a send looks only at the
+/// polls of the queues it wrote to. Bounded in total and per client: a new poll past a bound
+/// answers the oldest one (empty) to make room, so a client that abandons its polls (the
+/// consumer's scoped actor does, once one queue answered) only ever loses its own stale ones.
 struct pull_area {
-  std::vector<parked_pull> parked;
+  /// Parked polls by queue, then by arrival (`seq`).
+  std::map<queue_key, std::map<uint64_t, parked_pull>> by_queue;
+  /// Every parked poll by arrival: its queue, and the client (door session) it came from.
+  std::map<uint64_t, std::pair<queue_key, uint64_t>> by_age;
+  /// Arrivals of each client's parked polls (client 0: this process, unbounded per client).
+  std::map<uint64_t, std::set<uint64_t>> by_client;
+  /// Queues with parked polls that were written to, with the log end after the write: their
+  /// polls are looked at once the confirmed offset passes it. In log order.
+  std::deque<std::pair<uint64_t, queue_key>> woken;
+  uint64_t next_seq = 1;
+  [[nodiscard]] size_t size() const noexcept {
+    return by_age.size();
+  }
 };
 
 /// groups: members and queue ownership, committed offsets.

@@ -34,6 +34,12 @@ caf::result<pull_reply> on_pull(self_ptr self, pull_req& req);
 /// Answers the long polls that have something to read now (and, with `expire`, those whose
 /// time is up or all of them when stopping).
 void serve_parked(self_ptr self, bool expire);
+/// After a store append: queues of `msgs` with parked polls are looked at once the confirmed
+/// offset reaches `end`.
+void note_appended(self_ptr self, const std::vector<message>& msgs,
+                   const std::vector<send_result>& results, uint64_t end);
+/// Looks at the polls of every queue (after appends whose queues are not known: a slave's).
+void serve_all_parked(self_ptr self);
 
 // groups (partition_groups.cpp)
 caf::result<bool> on_commit(self_ptr self, commit_offset_req& req);

@@ -130,6 +130,15 @@ caf::result<ha_fetch_reply> on_slave_fetch(self_ptr self, slave_fetch& msg) {
   it->second.sent_end = std::max(it->second.sent_end, req.offset);
   record_ack(self, it->second, req.acked, now);
   if (bytes.empty() && req.max_wait_ms > 0 && !st.stopping) {
+    // One parked fetch per slave: a slave asks again only once it has its answer, so an older
+    // one is stale (or a peer repeating itself); it gets its empty answer now.
+    for (auto p = st.master.parked.begin(); p != st.master.parked.end(); ++p)
+      if (p->slave_id == msg.slave_id) {
+        std::string none;
+        p->rp.deliver(records_reply(st, it->second, p->req.offset, none, false));
+        st.master.parked.erase(p);
+        break;
+      }
     auto wait = std::chrono::milliseconds(std::min<uint32_t>(req.max_wait_ms, 60000));
     parked_fetch p{msg.slave_id, req, self->make_response_promise<ha_fetch_reply>(), now + wait};
     auto rp = p.rp;

@@ -120,6 +120,7 @@ task<void> send(self_ptr self, append_req req, caf::typed_response_promise<appen
     rp.deliver(append_error(s));
     co_return;
   }
+  note_appended(self, req.msgs, reply.results, end);
   // Slaves waiting in a fetch get the new records now, in parallel with our own flush.
   serve_fetches(self, false);
   auto status = send_status::send_ok;

@@ -53,7 +53,7 @@ task<void> replicate(self_ptr self, ha_append_req req, caf::typed_response_promi
   }
   st.refresh_confirmed();
   rp.deliver(slave_position(st));
-  serve_parked(self, false);
+  serve_all_parked(self);
 }
 
 } // namespace

@@ -110,6 +110,15 @@ schema<broker_config> make_broker_schema() {
   s.add(integer_property("maxTransferCountOnMessageInMemory",
                          &c::max_transfer_count_on_message_in_memory, 32, 1, 1024, "",
                          "Most messages one pull returns."));
+  // A parked long poll costs a few hundred bytes; 65536 bound them to tens of MiB. One client
+  // rarely owns more than a few hundred queues, each with one poll.
+  s.add(integer_property("maxParkedPulls", &c::max_parked_pulls, 65536, 1, 16777216, "",
+                         "Long polls waiting for messages at once; past it, a new one answers "
+                         "the oldest (empty) to take its place."));
+  s.add(integer_property("maxParkedPullsPerClient", &c::max_parked_pulls_per_client, 1024, 1,
+                         16777216, "",
+                         "Long polls one client connection may have waiting; past it, its "
+                         "oldest is answered (empty) to make room."));
   s.add(integer_property("defaultTopicQueueNums", &c::default_topic_queue_nums, 4, 1, 1024, "",
                          "Number of queues given to a topic that is created automatically on "
                          "first send."));
@@ -168,6 +177,22 @@ schema<broker_config> make_broker_schema() {
                          "connection at its first malformed one: Debian's CAF 0.17.6 crashes on "
                          "one such header. Costs one loopback hop; false only on a trusted "
                          "network."));
+  // Each connection costs CAF a broker and its buffers, and the guard 32 KiB before the peer
+  // has said hello (256 KiB each way after): 1024 bounds what strangers can pin at about
+  // 100 MiB per door, far above what a broker's producers and consumers need.
+  s.add(integer_property("maxConnections", &c::max_connections, 1024, 1, 1048576, "",
+                         "Connections each door (client, replication) keeps open at once; one "
+                         "more is closed as soon as it is accepted. Needs baspGuard."));
+  // NATS's auth_timeout is 2 s; 10 s leaves room for a loaded client's first round trip.
+  s.add(duration_property("authTimeout", &c::auth_timeout, 10000, 100, 600000,
+                          "A connection whose hello the door has not accepted this long after "
+                          "it opened is closed, so that silent peers cannot hold connections. "
+                          "Needs baspGuard."));
+  // Long enough for a healthy disk to sync a commit log file's worth of dirty pages.
+  s.add(duration_property("shutdownTimeout", &c::shutdown_timeout, 10000, 100, 600000,
+                          "How long a stop (SIGTERM) waits for the store to sync and close; a "
+                          "stalled disk past it ends the process with exit code 3 and no "
+                          "clean-shutdown marker, so the next start recovers."));
   // Consumption. RocketMQ's name and default; retries start at level 3 (10 s).
   s.add(string_property("messageDelayLevel", &c::message_delay_level,
                         "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h",

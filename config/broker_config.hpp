@@ -64,6 +64,8 @@ struct broker_config {
   std::uint64_t max_message_size{};
   std::uint64_t max_transfer_bytes_on_message_in_memory{};
   std::uint64_t max_transfer_count_on_message_in_memory{};
+  std::uint32_t max_parked_pulls{};
+  std::uint32_t max_parked_pulls_per_client{};
   std::uint32_t default_topic_queue_nums{};
   bool auto_create_topic_enable{true};
   std::uint32_t max_open_index_files{};
@@ -76,6 +78,9 @@ struct broker_config {
   std::string ha_auth_token{};
   std::string auth_token{};
   bool basp_guard{true};
+  std::uint32_t max_connections{};
+  std::chrono::milliseconds auth_timeout{};
+  std::chrono::milliseconds shutdown_timeout{};
   std::string message_delay_level{};
 
   friend bool operator==(const broker_config&, const broker_config&) = default;

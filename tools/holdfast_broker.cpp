@@ -60,7 +60,8 @@ struct door {
 // Published with its typed handle: peers check the door's interface on connect.
 template <class Handle>
 std::optional<door> open_door(caf::actor_system& sys, const Handle& actor, const char* what,
-                              const holdfast::config::broker_config& cfg, uint16_t port) {
+                              const char* auth_reply, const holdfast::config::broker_config& cfg,
+                              uint16_t port) {
   using namespace holdfast;
   door d;
   d.actor = caf::actor_cast<caf::actor>(actor);
@@ -80,6 +81,9 @@ std::optional<door> open_door(caf::actor_system& sys, const Handle& actor, const
     go.target_port = *published;
     go.max_payload = std::max<uint64_t>(256ull << 20, 4 * cfg.max_message_size + (1u << 20));
     go.doors = {d.actor.id()};
+    go.auth_replies = {auth_reply};
+    go.auth_timeout_ms = static_cast<uint32_t>(cfg.auth_timeout.count());
+    go.max_connections = cfg.max_connections;
     std::string guard_error;
     d.guard = basp_guard::start(go, guard_error);
     if (!d.guard) {
@@ -214,13 +218,15 @@ int main(int argc, char** argv) {
   auto& b = *started;
   auto ha_port = config::ha_listen_port_of(cfg);
   std::vector<door> doors;
-  auto client = open_door(sys, b.client_door, "client", cfg, cfg.listen_port);
+  auto client = open_door(sys, b.client_door, "client", "holdfast::hello_reply", cfg,
+                          cfg.listen_port);
   if (!client) {
     stop_broker(sys, b);
     return 1;
   }
   doors.push_back(std::move(*client));
-  auto replication = open_door(sys, b.replication_door, "replication", cfg, ha_port);
+  auto replication = open_door(sys, b.replication_door, "replication",
+                               "holdfast::ha_hello_reply", cfg, ha_port);
   if (!replication) {
     close_doors(sys, doors);
     stop_broker(sys, b);
@@ -255,7 +261,20 @@ int main(int argc, char** argv) {
   log_info("holdfast-broker: signal {} received, stopping", sig);
   for (auto& d : doors)
     (void) sys.middleman().unpublish(d.actor, d.mm_port);
-  bool clean = stop_broker(sys, b); // the last answers still travel through the guards
+  bool timed_out = false;
+  // The last answers still travel through the guards.
+  bool clean = stop_broker(sys, b, cfg.shutdown_timeout, &timed_out);
+  if (timed_out) {
+    // A stalled disk holds the partition in a write or fsync that no signal ends; waiting for
+    // it (the actor system's destructor would) could take forever. Acknowledged data is
+    // already where its mode promised, and without the marker the next start recovers.
+    log_error("holdfast-broker: the store did not finish stopping within shutdownTimeout ({} "
+              "ms): exiting without the clean-shutdown marker; the next start recovers",
+              cfg.shutdown_timeout.count());
+    std::fflush(stdout);
+    std::fflush(stderr);
+    ::_exit(3);
+  }
   close_doors(sys, doors);
   log_info("holdfast-broker: stopped ({})", clean ? "clean" : "NOT clean: recovery will scan");
   return 0;

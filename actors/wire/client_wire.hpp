@@ -70,6 +70,9 @@ struct pull_req {
   uint64_t offset = 0;
   uint32_t max = 32;
   uint32_t max_wait_ms = 0;
+  /// The door session it came from, set by the client door whatever the peer sent (0: this
+  /// process): per-client bounds on long polls.
+  uint64_t client = 0;
 };
 
 struct pull_reply {
@@ -227,7 +230,7 @@ typename Inspector::result_type inspect(Inspector& f, append_reply& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, pull_req& x) {
   return f(caf::meta::type_name("holdfast::pull_req"), x.topic, x.queue_id, x.offset, x.max,
-           x.max_wait_ms);
+           x.max_wait_ms, x.client);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, pull_reply& x) {

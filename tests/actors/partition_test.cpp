@@ -379,3 +379,62 @@ TEST_CASE("a pull returns at most maxTransferCountOnMessageInMemory messages and
   REQUIRE(huge.msgs.size() == 1);
   CHECK(huge.msgs[0].body.size() == 300 * 1024);
 }
+
+TEST_CASE("long polls past maxParkedPullsPerClient or maxParkedPulls answer the oldest to make "
+          "room, and a send wakes only the polls of its queue",
+          "[partition][pull][hostile]") {
+  test::broker_fixture f{{"defaultTopicQueueNums=2", "maxParkedPullsPerClient=2",
+                          "maxParkedPulls=3"}};
+  auto to_queue = [](int q, const std::string& id) {
+    auto m = test::text_message("t", id, "body-" + id);
+    m.queue_id = q;
+    return m;
+  };
+  REQUIRE(append_one(f.sys, f.b.partition, to_queue(0, "a")));
+  REQUIRE(append_one(f.sys, f.b.partition, to_queue(1, "b")));
+  // One scoped actor per poll, so each answer is known by its asker.
+  std::vector<std::unique_ptr<caf::scoped_actor>> askers;
+  auto poll = [&](int q, uint64_t client) {
+    askers.push_back(std::make_unique<caf::scoped_actor>(f.sys));
+    pull_req req{"t", q, 1, 32, 10000};
+    req.client = client;
+    (*askers.back())->send(f.b.partition, std::move(req));
+    return askers.size() - 1;
+  };
+  // nullopt: no answer within `wait`.
+  auto answer = [&](size_t i, std::chrono::milliseconds wait) {
+    std::optional<pull_reply> out;
+    (*askers[i])->receive([&](pull_reply& r) { out = std::move(r); },
+                          [&](caf::error&) { FAIL("a poll failed"); },
+                          caf::after(wait) >> [] {});
+    return out;
+  };
+  auto p1 = poll(0, 7);
+  auto p2 = poll(0, 7);
+  auto p3 = poll(1, 7); // client 7's third: its oldest (p1) answers, empty
+  auto a1 = answer(p1, 5s);
+  REQUIRE(a1);
+  CHECK(a1->msgs.empty());
+  CHECK_FALSE(answer(p2, 300ms));
+  auto p4 = poll(1, 8);
+  auto p5 = poll(1, 9); // the fourth parked in all: the oldest (p2) answers, empty
+  auto a2 = answer(p2, 5s);
+  REQUIRE(a2);
+  CHECK(a2->msgs.empty());
+  // A message to queue 1 wakes the polls of queue 1 with it; a poll of queue 0 waits on.
+  auto p6 = poll(0, 10); // evicts p3, the oldest
+  REQUIRE(answer(p3, 5s));
+  REQUIRE(append_one(f.sys, f.b.partition, to_queue(1, "c")));
+  for (auto p : {p4, p5}) {
+    auto a = answer(p, 5s);
+    REQUIRE(a);
+    REQUIRE(a->msgs.size() == 1);
+    CHECK(a->msgs[0].msg_id == "c");
+  }
+  CHECK_FALSE(answer(p6, 300ms));
+  REQUIRE(append_one(f.sys, f.b.partition, to_queue(0, "d")));
+  auto a6 = answer(p6, 5s);
+  REQUIRE(a6);
+  REQUIRE(a6->msgs.size() == 1);
+  CHECK(a6->msgs[0].msg_id == "d");
+}

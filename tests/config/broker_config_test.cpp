@@ -61,6 +61,8 @@ TEST_CASE("the broker schema declares every key once and consistently", "[config
                                     "maxMessageSize",
                                     "maxTransferBytesOnMessageInMemory",
                                     "maxTransferCountOnMessageInMemory",
+                                    "maxParkedPulls",
+                                    "maxParkedPullsPerClient",
                                     "defaultTopicQueueNums",
                                     "autoCreateTopicEnable",
                                     "maxOpenIndexFiles",
@@ -73,6 +75,9 @@ TEST_CASE("the broker schema declares every key once and consistently", "[config
                                     "haAuthToken",
                                     "authToken",
                                     "baspGuard",
+                                    "maxConnections",
+                                    "authTimeout",
+                                    "shutdownTimeout",
                                     "messageDelayLevel"});
 }
 

@@ -327,6 +327,76 @@ TEST_CASE("with every setting at its default, a stalled disk reaches the client 
   broker.crash(); // a clean stop would wait out the stalled fsync
 }
 
+TEST_CASE("SIGTERM with a stalled disk ends the broker within shutdownTimeout, without the "
+          "clean-shutdown marker, and the next start loses no SEND_OK",
+          "[e2e][slow-disk]") {
+  // The stop used to wait for the stalled fsync in the partition's close: SIGTERM hung.
+  temp_dir dir;
+  auto port = free_port();
+  auto store = dir.path() + "/store";
+  auto acked = dir.path() + "/acked";
+  {
+    broker_process broker(dir.path(), store, port,
+                          {"flushDiskType=\"SYNC_FLUSH\"", "shutdownTimeout=2000"},
+                          {"--fault-fs"});
+    std::string out;
+    REQUIRE(run(produce_args(broker.address(), "stop", 50, 4, "sync", acked), dir.path(), out)
+            == 0);
+    REQUIRE(count(slurp(acked), " SEND_OK ") == 50);
+    broker.proc().signal(SIGUSR2);
+    std::this_thread::sleep_for(200ms);
+    auto start = std::chrono::steady_clock::now();
+    broker.proc().signal(SIGTERM);
+    auto code = broker.proc().wait(20s);
+    auto took = std::chrono::steady_clock::now() - start;
+    INFO(broker.proc().err().substr(0, 4000));
+    REQUIRE(code != -1); // -1: still running after 20 s
+    CHECK(code == 3);
+    CHECK(took < 8s);
+    CHECK(broker.proc().err().find("did not finish stopping within shutdownTimeout")
+          != std::string::npos);
+  }
+  broker_process again(dir.path(), store, port, {"flushDiskType=\"SYNC_FLUSH\""});
+  CHECK(again.proc().err().find("clean start") == std::string::npos);
+  CHECK(again.proc().err().find(": recovered ") != std::string::npos);
+  CHECK(verify(dir.path(), again.address(), "stop", acked)
+        == "missing=0 duplicated=0 unacknowledged=0");
+  CHECK(again.stop() == 0);
+}
+
+TEST_CASE("with ASYNC_FLUSH at low traffic, a power cut loses the writes of the last "
+          "flushCommitLogThoroughInterval and nothing older",
+          "[e2e][power-cut]") {
+  // The window docs/reliability.md states: under flushCommitLogLeastPages (16 KiB) dirty, the
+  // flusher syncs only every flushCommitLogThoroughInterval. 10 small sends stay far below.
+  auto thorough = GENERATE(1000, 10000);
+  temp_dir dir;
+  auto port = free_port();
+  auto store = dir.path() + "/store";
+  auto acked = dir.path() + "/acked";
+  {
+    broker_process broker(dir.path(), store, port,
+                          {"flushCommitLogThoroughInterval=" + std::to_string(thorough)},
+                          {"--fault-fs"});
+    std::string out;
+    REQUIRE(run(produce_args(broker.address(), "idle", 10, 1, "sync", acked), dir.path(), out)
+            == 0);
+    REQUIRE(count(slurp(acked), " SEND_OK ") == 10);
+    std::this_thread::sleep_for(3s); // past 1000 + a 500 ms wake-up, well short of 10000
+    broker.proc().signal(SIGUSR1);
+    REQUIRE(broker.proc().wait(20s) == 9);
+  }
+  broker_process again(dir.path(), store, port);
+  int code = 0;
+  auto verdict = verify(dir.path(), again.address(), "idle", acked, &code);
+  INFO("flushCommitLogThoroughInterval=" << thorough << ": " << verdict);
+  if (thorough == 1000)
+    CHECK(verdict == "missing=0 duplicated=0 unacknowledged=0");
+  else
+    CHECK(verdict.find("missing=10 ") == 0);
+  CHECK(again.stop() == 0);
+}
+
 TEST_CASE("the broker raises its open-file limit to the hard limit at start", "[e2e][limits]") {
   // Every queue keeps an index file open: under Debian's default soft limit a broker with a few
   // hundred topics failed its sends and could not restart. The child inherits our limits.

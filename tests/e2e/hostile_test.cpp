@@ -387,3 +387,110 @@ TEST_CASE("without the BASP guard, a handshake with an empty payload still kills
   // A null dereference: SIGSEGV, or AddressSanitizer's report of it (exit 1) in the ASan build.
   CHECK((code == 128 + SIGSEGV || err.find("AddressSanitizer: SEGV") != std::string::npos));
 }
+
+namespace {
+
+// Resident memory of a process, from /proc (KiB).
+long rss_kib(pid_t pid) {
+  auto status = slurp("/proc/" + std::to_string(pid) + "/status");
+  auto at = status.find("VmRSS:");
+  return at == std::string::npos ? -1 : std::stol(status.substr(at + 6));
+}
+
+// Whether the broker closes `fd` within `wait` (a read returns 0 or fails).
+bool closed_by_peer(int fd, std::chrono::milliseconds wait) {
+  pollfd p{fd, POLLIN, 0};
+  auto until = std::chrono::steady_clock::now() + wait;
+  while (std::chrono::steady_clock::now() < until) {
+    if (::poll(&p, 1, 50) > 0) {
+      char buf[4096];
+      auto n = ::read(fd, buf, sizeof buf);
+      if (n <= 0)
+        return true;
+    }
+  }
+  return false;
+}
+
+} // namespace
+
+TEST_CASE("a peer that has not said hello cannot make the broker allocate what a header "
+          "announces",
+          "[e2e][hostile]") {
+  // Three connections each send one 32-byte BASP handshake header announcing 200 MiB and
+  // nothing else. CAF sizes its receive buffer from the header (and fills it with zeros): without
+  // the pre-authentication bound the broker grew from 10 to 215 MiB here, and the connections
+  // stayed open.
+  temp_dir dir;
+  auto port = free_port();
+  broker_process broker(dir.path(), dir.path() + "/store", port);
+  auto before = rss_kib(broker.proc().pid());
+  REQUIRE(before > 0);
+  std::vector<int> fds;
+  for (int i = 0; i < 3; ++i) {
+    int fd = connect_to(port);
+    REQUIRE(fd >= 0);
+    unsigned char header[32] = {};
+    header[0] = 1; // client_handshake: what a connecting node sends first
+    uint32_t len = 200u << 20;
+    header[4] = static_cast<unsigned char>(len >> 24);
+    header[5] = static_cast<unsigned char>(len >> 16);
+    header[6] = static_cast<unsigned char>(len >> 8);
+    header[7] = static_cast<unsigned char>(len);
+    REQUIRE(::write(fd, header, sizeof header) == 32);
+    fds.push_back(fd);
+  }
+  for (auto fd : fds) {
+    CHECK(closed_by_peer(fd, 3s));
+    ::close(fd);
+  }
+  auto after = rss_kib(broker.proc().pid());
+  INFO("RSS " << before << " KiB before, " << after << " KiB after");
+  CHECK(after - before < 64 * 1024);
+  CHECK(broker.proc().err().find("before the peer authenticated") != std::string::npos);
+  // A producer that said hello still sends messages far larger than that bound.
+  std::string out;
+  CHECK(run({bin("holdfast"), "produce", "--broker", broker.address(), "--topic", "big",
+             "--count", "3", "--size", std::to_string(1 << 20), "--acked",
+             dir.path() + "/acked"},
+            dir.path(), out)
+        == 0);
+  CHECK(verify(dir.path(), broker.address(), "big", dir.path() + "/acked")
+        == "missing=0 duplicated=0 unacknowledged=0");
+  CHECK(broker.stop() == 0);
+}
+
+TEST_CASE("connections past maxConnections are closed at once, and silent ones after "
+          "authTimeout",
+          "[e2e][hostile]") {
+  temp_dir dir;
+  auto port = free_port();
+  broker_process broker(dir.path(), dir.path() + "/store", port,
+                        {"maxConnections=8", "authTimeout=1500"});
+  std::vector<int> silent;
+  for (int i = 0; i < 8; ++i) {
+    int fd = connect_to(port);
+    REQUIRE(fd >= 0);
+    silent.push_back(fd);
+  }
+  std::this_thread::sleep_for(200ms);
+  // The ninth: accepted by the kernel, closed by the door.
+  int extra = connect_to(port);
+  REQUIRE(extra >= 0);
+  CHECK(closed_by_peer(extra, 1s));
+  ::close(extra);
+  CHECK(broker.proc().err().find("(maxConnections)") != std::string::npos);
+  // The silent eight are dropped once authTimeout is over; then a producer gets in.
+  for (auto fd : silent) {
+    CHECK(closed_by_peer(fd, 5s));
+    ::close(fd);
+  }
+  CHECK(broker.proc().err().find("not authenticated within 1500 ms") != std::string::npos);
+  std::string out;
+  CHECK(run(produce(broker.address(), "after", 20, 2, "sync", dir.path() + "/acked"), dir.path(),
+            out)
+        == 0);
+  CHECK(verify(dir.path(), broker.address(), "after", dir.path() + "/acked")
+        == "missing=0 duplicated=0 unacknowledged=0");
+  CHECK(broker.stop() == 0);
+}
