@@ -36,6 +36,7 @@ partition_actor::behavior_type partition(self_ptr self, std::shared_ptr<partitio
     [self](group_heartbeat_req& req) { return on_heartbeat(self, req); },
     [self](member_gone& msg) { on_member_gone(self, msg); },
     [self](topic_route_req& req) { return on_route(self, req); },
+    [self](update_topic_req& req) { return on_update_topic(self, req); },
     [self](slave_fetch& msg) { return on_slave_fetch(self, msg); },
     [self](slave_ack& msg) { on_slave_ack(self, msg); },
     [self](slave_gone& msg) { on_slave_gone(self, msg); },

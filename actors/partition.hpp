@@ -145,6 +145,7 @@ using partition_actor = caf::typed_actor<
   caf::replies_to<group_heartbeat_req>::with<group_heartbeat_reply>,
   caf::reacts_to<member_gone>,
   caf::replies_to<topic_route_req>::with<int32_t>,
+  caf::replies_to<update_topic_req>::with<int32_t>,
   // master side of replication
   caf::replies_to<slave_fetch>::with<ha_fetch_reply>,
   caf::reacts_to<slave_ack>,
