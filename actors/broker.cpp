@@ -2,6 +2,8 @@
 
 #include "runtime/log.hpp"
 
+#include <algorithm>
+#include <sys/resource.h>
 #include <unistd.h>
 
 namespace holdfast {
@@ -16,6 +18,8 @@ store_options store_options_of(const config::broker_config& cfg) {
   if (auto levels = config::parse_delay_levels(cfg.message_delay_level))
     o.delay_levels = static_cast<int32_t>(levels->size());
   o.master = cfg.broker_role != config::broker_role::slave;
+  o.auto_create_topics = cfg.auto_create_topic_enable;
+  o.max_open_index_files = cfg.max_open_index_files;
   return o;
 }
 
@@ -57,6 +61,17 @@ caf::expected<broker_handles> start_broker(caf::actor_system& sys,
   broker_handles b;
   std::unique_ptr<message_store> store;
   auto so = store_options_of(cfg);
+  // The index handles (with a running checkpoint's, at most twice maxOpenIndexFiles) may take
+  // half of the open-file limit; the rest is for connections, segments and the other files.
+  if (rlimit nofile{}; ::getrlimit(RLIMIT_NOFILE, &nofile) == 0
+                       && nofile.rlim_cur != RLIM_INFINITY) {
+    auto quarter = std::max<rlim_t>(nofile.rlim_cur / 4, 8);
+    if (so.max_open_index_files > quarter) {
+      log_warning("maxOpenIndexFiles lowered from {} to {}: a quarter of the open-file limit {}",
+                  so.max_open_index_files, quarter, nofile.rlim_cur);
+      so.max_open_index_files = static_cast<size_t>(quarter);
+    }
+  }
   if (auto e = message_store::open(fs, so, store, b.recovery); e != errc::ok)
     return make_error(broker_errc::storage_failure,
                       "cannot open store " + so.root + ": " + std::string(to_string(e)));
@@ -96,7 +111,9 @@ caf::expected<broker_handles> start_broker(caf::actor_system& sys,
   if (!po.slave)
     log_info("store {}: leader epoch {} starts at offset {}", so.root, store->current_epoch(),
              store->log()->write_offset());
-  partition_parts parts{std::move(store), std::move(offsets)};
+  auto committed = offsets->all();
+  b.offsets = spawn_offset_service(sys, std::move(offsets));
+  partition_parts parts{std::move(store), b.offsets, std::move(committed)};
   b.partition = spawn_partition(sys, std::move(parts), b.flusher, po);
   b.client_door = sys.spawn(client_door, b.partition, co);
   b.replication_door = sys.spawn(replication_door, b.partition, ro);
@@ -150,6 +167,11 @@ bool stop_broker(caf::actor_system& sys, broker_handles& b, std::chrono::millise
   b.link = nullptr;
   if (b.flusher)
     caf::anon_send_exit(b.flusher, caf::exit_reason::user_shutdown);
+  // After the partition. A commit still waiting for its fsync then fails at its consumer, which
+  // commits again after the restart: never a success without its fsync.
+  if (b.offsets)
+    caf::anon_send_exit(b.offsets, caf::exit_reason::user_shutdown);
+  b.offsets = nullptr;
   b.partition = nullptr;
   b.flusher = nullptr;
   return clean;

@@ -2,6 +2,7 @@
 
 #include "actors/client_door.hpp"
 #include "actors/flush_service.hpp"
+#include "actors/offset_service.hpp"
 #include "actors/partition.hpp"
 #include "actors/replication_door.hpp"
 #include "actors/replication_link.hpp"
@@ -21,6 +22,7 @@ struct broker_handles {
   replication_door_actor replication_door; ///< haListenPort
   partition_actor partition;
   flush_service_actor flusher;
+  offset_service_actor offsets; ///< consumer offsets on disk
   replication_link_actor link; ///< on a SLAVE only
   schedule_service_actor schedule; ///< on a master only
   recovery_report recovery;

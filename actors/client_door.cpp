@@ -181,6 +181,11 @@ client_door_actor::behavior_type client_door(self_ptr self, partition_actor part
         return unauthorized();
       return forward<int32_t>(self, std::move(req));
     },
+    [self](update_topic_req& req) -> caf::result<int32_t> {
+      if (!allowed(self))
+        return unauthorized();
+      return forward<int32_t>(self, std::move(req));
+    },
     [self](status_atom) -> caf::result<partition_status> {
       if (!allowed(self))
         return unauthorized();

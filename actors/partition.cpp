@@ -15,7 +15,9 @@ partition_actor::behavior_type partition(self_ptr self, std::shared_ptr<partitio
                                          flush_service_actor flusher, partition_options opts) {
   auto& st = self->state;
   st.store = std::move(parts->store);
-  st.groups.offsets = std::move(parts->offsets);
+  st.groups.persister = std::move(parts->offsets);
+  for (auto& e : parts->committed)
+    st.groups.committed[{e.group, e.topic, e.queue_id}] = e.offset;
   st.flusher = std::move(flusher);
   st.opts = opts;
   st.confirmed = st.store->log()->flushed_offset();
@@ -34,6 +36,7 @@ partition_actor::behavior_type partition(self_ptr self, std::shared_ptr<partitio
     [self](group_heartbeat_req& req) { return on_heartbeat(self, req); },
     [self](member_gone& msg) { on_member_gone(self, msg); },
     [self](topic_route_req& req) { return on_route(self, req); },
+    [self](update_topic_req& req) { return on_update_topic(self, req); },
     [self](slave_fetch& msg) { return on_slave_fetch(self, msg); },
     [self](slave_ack& msg) { on_slave_ack(self, msg); },
     [self](slave_gone& msg) { on_slave_gone(self, msg); },

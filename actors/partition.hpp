@@ -13,6 +13,7 @@
 
 #include "actors/checkpoint_service.hpp"
 #include "actors/flush_service.hpp"
+#include "actors/offset_service.hpp"
 #include "actors/wire/client_wire.hpp"
 #include "actors/wire/replication_wire.hpp"
 #include "runtime/group_table.hpp"
@@ -29,6 +30,8 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <string>
+#include <tuple>
 #include <vector>
 
 namespace holdfast {
@@ -142,6 +145,7 @@ using partition_actor = caf::typed_actor<
   caf::replies_to<group_heartbeat_req>::with<group_heartbeat_reply>,
   caf::reacts_to<member_gone>,
   caf::replies_to<topic_route_req>::with<int32_t>,
+  caf::replies_to<update_topic_req>::with<int32_t>,
   // master side of replication
   caf::replies_to<slave_fetch>::with<ha_fetch_reply>,
   caf::reacts_to<slave_ack>,
@@ -237,7 +241,12 @@ struct pull_area {
 /// groups: members and queue ownership, committed offsets.
 struct groups_area {
   group_table members;
-  std::unique_ptr<offset_store> offsets;
+  /// Persists every offset change off this thread (spawned by the broker).
+  offset_service_actor persister;
+  /// (group, topic, queue id) -> offset: what the offset service has made durable, updated from
+  /// its answers (which arrive in the order of the writes). It may lag behind the disk (a clamp
+  /// lowers it at once), never lead it: fetch_offset and the copy to slaves read it.
+  std::map<std::tuple<std::string, std::string, int32_t>, uint64_t> committed;
 };
 
 /// A slave as the master sees it.
@@ -293,14 +302,15 @@ struct partition_state {
 /// move-only parts travel in a shared box).
 struct partition_parts {
   std::unique_ptr<message_store> store;
-  std::unique_ptr<offset_store> offsets;
+  offset_service_actor offsets;                 ///< owns the offset store
+  std::vector<offset_store::entry> committed;   ///< the offsets as the store was opened with
 };
 
 partition_actor::behavior_type partition(partition_actor::stateful_pointer<partition_state> self,
                                          std::shared_ptr<partition_parts> parts,
                                          flush_service_actor flusher, partition_options opts);
 
-/// Spawns a partition over an opened store and offset store, which move into the actor.
+/// Spawns a partition over an opened store (which moves into the actor) and the offset service.
 partition_actor spawn_partition(caf::actor_system& sys, partition_parts parts,
                                 flush_service_actor flusher, partition_options opts);
 

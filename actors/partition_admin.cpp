@@ -130,3 +130,42 @@ void on_tick(self_ptr self) {
 }
 
 } // namespace holdfast::partition_impl
+
+namespace holdfast::partition_impl {
+
+caf::result<int32_t> on_update_topic(self_ptr self, update_topic_req& req) {
+  auto& st = self->state;
+  if (st.stopping)
+    return make_error(broker_errc::shutting_down, "broker is shutting down");
+  if (note_store_failure(self))
+    return st.failure;
+  if (st.opts.slave)
+    return make_error(broker_errc::not_master, "this broker is a SLAVE: create topics on its "
+                                               "master at " + st.opts.master_address);
+  if (!valid_topic_name(req.topic))
+    return make_error(broker_errc::invalid_message,
+                      "topic name must match [A-Za-z0-9_%-]{1,127}");
+  if (system_topic_queue_nums(req.topic, 1) > 0) // positive for every system topic
+    return make_error(broker_errc::invalid_message,
+                      "'" + req.topic + "' is a system topic: the broker makes it itself");
+  if (req.queues < 1 || req.queues > max_topic_queues)
+    return make_error(broker_errc::invalid_message,
+                      "a topic has 1 to " + std::to_string(max_topic_queues) + " queues");
+  auto have = st.store->has_topic(req.topic) ? st.store->queue_count(req.topic) : 0;
+  if (req.queues < have)
+    return make_error(broker_errc::invalid_message,
+                      "topic '" + req.topic + "' has " + std::to_string(have)
+                        + " queues: shrinking it is refused (their messages would become "
+                          "unreachable)");
+  if (auto e = st.store->create_topic(req.topic, req.queues); e != errc::ok) {
+    note_store_failure(self);
+    return make_error(broker_errc::storage_failure,
+                      "updateTopic failed: " + std::string(to_string(e)));
+  }
+  if (have != req.queues)
+    log_info("topic '{}' {} with {} queues", req.topic, have == 0 ? "created" : "grown",
+             req.queues);
+  return st.store->queue_count(req.topic);
+}
+
+} // namespace holdfast::partition_impl

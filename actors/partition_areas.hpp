@@ -47,8 +47,11 @@ caf::result<fetch_offset_reply> on_fetch_offset(self_ptr self, fetch_offset_req&
 caf::result<group_heartbeat_reply> on_heartbeat(self_ptr self, group_heartbeat_req& req);
 void on_member_gone(self_ptr self, member_gone& msg);
 caf::result<int32_t> on_route(self_ptr self, topic_route_req& req);
+caf::result<int32_t> on_update_topic(self_ptr self, update_topic_req& req);
 /// Lowers committed offsets above their queue's end (after recovery or a truncation).
 void clamp_offsets(self_ptr self, const char* why);
+/// Hands an offset change to the offset service; the result is `true` once it is durable.
+caf::result<bool> persist_offsets(self_ptr self, offset_write_req req);
 /// The checks every consumer-side request shares (`group` may be null: none).
 caf::error check_queue(self_ptr self, const std::string* group, const std::string& topic,
                        int32_t queue_id);

@@ -22,19 +22,57 @@ caf::error check_queue(self_ptr self, const std::string* group, const std::strin
   return {};
 }
 
+namespace {
+
+/// Takes what the offset service made durable into the partition's copy. Answers arrive in the
+/// order of the writes, so the copy follows the disk.
+void note_durable(self_ptr self, const offset_write_ack& ack) {
+  auto& committed = self->state.groups.committed;
+  for (auto& x : ack.applied)
+    committed[{x.group, x.topic, x.queue_id}] = x.offset;
+}
+
+} // namespace
+
+caf::result<bool> persist_offsets(self_ptr self, offset_write_req req) {
+  // The fsync runs on the offset service's thread: a slow disk delays this answer, not the
+  // partition. No timeout: the service answers every write (or fails it when it dies), and a
+  // timed request would go through CAF's clock thread.
+  auto rp = self->make_response_promise<bool>();
+  self->request(self->state.groups.persister, caf::infinite, std::move(req))
+    .then(
+      [self, rp](offset_write_ack& ack) mutable {
+        note_durable(self, ack);
+        rp.deliver(true);
+      },
+      [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  return rp;
+}
+
 void clamp_offsets(self_ptr self, const char* why) {
   auto& st = self->state;
-  std::vector<offset_store::entry> lowered;
-  auto e = st.groups.offsets->clamp(
-    [&st](const std::string& topic, int32_t queue) { return st.store->queue_end(topic, queue); },
-    lowered);
-  for (auto& x : lowered)
-    log_warning("consumer group '{}' {} queue {}: committed offset {} is past the queue's end "
-                "{} ({}): lowered to it",
-                x.group, x.topic, x.queue_id, x.offset, st.store->queue_end(x.topic, x.queue_id),
-                why);
-  if (e != errc::ok)
-    log_error("partition: lowering consumer offsets failed: {}", to_string(e));
+  // Lowered in the copy at once (memory may claim less than the disk, never more), so no
+  // fetch_offset answers a position past the end while the service writes the change.
+  for (auto& [k, off] : st.groups.committed)
+    off = std::min(off, st.store->queue_end(std::get<1>(k), std::get<2>(k)));
+  offset_write_req req;
+  req.kind = offset_change::clamp;
+  req.ends = st.store->topics();
+  std::string reason = why;
+  self->request(st.groups.persister, caf::infinite, std::move(req))
+    .then(
+      [self, reason](offset_write_ack& ack) {
+        for (size_t i = 0; i < ack.lowered.size() && i < ack.applied.size(); ++i) {
+          auto& x = ack.lowered[i];
+          log_warning("consumer group '{}' {} queue {}: committed offset {} is past the queue's "
+                      "end {} ({}): lowered to it",
+                      x.group, x.topic, x.queue_id, x.offset, ack.applied[i].offset, reason);
+        }
+        note_durable(self, ack);
+      },
+      [](caf::error& err) {
+        log_error("partition: lowering consumer offsets failed: {}", describe(err));
+      });
 }
 
 caf::result<bool> on_commit(self_ptr self, commit_offset_req& req) {
@@ -47,13 +85,12 @@ caf::result<bool> on_commit(self_ptr self, commit_offset_req& req) {
     return make_error(broker_errc::invalid_message,
                       "offset " + std::to_string(req.offset) + " is past the queue's confirmed end "
                         + std::to_string(end));
-  auto e = st.groups.offsets->commit(req.group, req.topic, req.queue_id, req.offset);
-  if (e == errc::out_of_range)
-    return make_error(broker_errc::invalid_message, "committed offsets only move forward");
-  if (e != errc::ok)
-    return make_error(broker_errc::storage_failure,
-                      std::string("offset commit failed: ") + std::string(to_string(e)));
-  return true;
+  // "Only forward" is the offset service's check: it sees every commit handed over before this
+  // one, durable or not, in mailbox order.
+  offset_write_req w;
+  w.kind = offset_change::commit;
+  w.entries.push_back(group_offset{req.group, req.topic, req.queue_id, req.offset});
+  return persist_offsets(self, std::move(w));
 }
 
 caf::result<fetch_offset_reply> on_fetch_offset(self_ptr self, fetch_offset_req& req) {
@@ -61,9 +98,10 @@ caf::result<fetch_offset_reply> on_fetch_offset(self_ptr self, fetch_offset_req&
   if (auto err = check_queue(self, &req.group, req.topic, req.queue_id))
     return err;
   fetch_offset_reply r;
-  if (auto off = st.groups.offsets->get(req.group, req.topic, req.queue_id)) {
+  if (auto i = st.groups.committed.find({req.group, req.topic, req.queue_id});
+      i != st.groups.committed.end()) {
     r.found = true;
-    r.offset = *off;
+    r.offset = i->second;
   }
   r.queue_end = st.store->queue_end(req.topic, req.queue_id);
   return r;

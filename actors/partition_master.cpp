@@ -178,8 +178,9 @@ caf::result<ha_offsets_reply> on_offsets_req(self_ptr self) {
   if (st.opts.slave)
     return make_error(broker_errc::not_master, "this broker is a SLAVE");
   ha_offsets_reply r;
-  for (auto& e : st.groups.offsets->all())
-    r.offsets.push_back(group_offset{e.group, e.topic, e.queue_id, e.offset});
+  // Only durable offsets: a copy must not claim what a crash of this master could undo.
+  for (auto& [k, off] : st.groups.committed)
+    r.offsets.push_back(group_offset{std::get<0>(k), std::get<1>(k), std::get<2>(k), off});
   return r;
 }
 

@@ -46,6 +46,8 @@ caf::error append_error(const status& s) {
                         "a sequence number does not continue its stream");
     case errc::out_of_range:
       return make_error(broker_errc::sequence_expired, s.context());
+    case errc::not_found: // autoCreateTopicEnable = false (message_store::append)
+      return make_error(broker_errc::topic_not_exist, s.context());
     default:
       return make_error(broker_errc::storage_failure,
                         std::string("append failed: ") + std::string(to_string(s.code())));

@@ -108,16 +108,15 @@ caf::result<bool> on_offsets_copy(self_ptr self, ha_offsets_reply& msg) {
   auto& st = self->state;
   if (!st.opts.slave)
     return make_error(broker_errc::not_master, "only a SLAVE takes its master's offsets");
-  std::vector<offset_store::entry> entries;
-  entries.reserve(msg.offsets.size());
+  offset_write_req req;
+  req.kind = offset_change::merge_max;
+  req.entries.reserve(msg.offsets.size());
   for (auto& o : msg.offsets)
-    entries.push_back(offset_store::entry{
+    req.entries.push_back(group_offset{
       o.group, o.topic, o.queue_id,
       std::min(o.offset, st.store->confirmed_queue_end(o.topic, o.queue_id, st.refresh_confirmed()))});
-  if (auto e = st.groups.offsets->merge_max(entries); e != errc::ok)
-    return make_error(broker_errc::storage_failure,
-                      std::string("offset copy failed: ") + std::string(to_string(e)));
-  return true;
+  // Persisted like a consumer's commit: answered once the offset service's fsync covers it.
+  return persist_offsets(self, std::move(req));
 }
 
 caf::result<bool> on_adopt_key(self_ptr self, adopt_producer_key& msg) {

@@ -704,6 +704,26 @@ bool push_consumer::send_back(const std::vector<stored_message>& batch) {
   return true;
 }
 
+int32_t update_topic(const std::string& broker, const std::string& topic, int32_t queues,
+                     std::chrono::milliseconds timeout, const std::string& auth_token) {
+  auto cfg = make_config();
+  caf::actor_system sys{*cfg};
+  auto h = connect(sys, broker);
+  // The actor that said hello asks too: it anchors the session (see broker_status).
+  caf::scoped_actor self{sys};
+  caf::error err;
+  self->request(h, caf::duration{10s}, hello_req{"holdfast-admin", auth_token, {}})
+    .receive([](hello_reply&) {}, [&](caf::error& e) { err = e; });
+  if (err)
+    std::rethrow_exception(to_exception(err));
+  int32_t out = 0;
+  self->request(h, caf::duration{timeout}, update_topic_req{topic, queues})
+    .receive([&](int32_t n) { out = n; }, [&](caf::error& e) { err = e; });
+  if (err)
+    std::rethrow_exception(to_exception(err));
+  return out;
+}
+
 partition_status broker_status(const std::string& broker, std::chrono::milliseconds timeout,
                                const std::string& auth_token, const tls_client_options& tls) {
   auto cfg = make_config(tls);

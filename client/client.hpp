@@ -294,6 +294,12 @@ private:
   std::vector<int32_t> owned_;
 };
 
+/// Creates `topic` with `queues` queues, or grows it to that many (`holdfast admin
+/// updateTopic`); returns the topic's queue count. Throws like the rest (broker_error
+/// invalid_message when it would shrink the topic).
+int32_t update_topic(const std::string& broker, const std::string& topic, int32_t queues,
+                     std::chrono::milliseconds timeout, const std::string& auth_token = "");
+
 /// The broker's status (`holdfast status`); throws like the rest.
 [[nodiscard]] partition_status broker_status(const std::string& broker,
                                              std::chrono::milliseconds timeout,

@@ -128,6 +128,25 @@ schema<broker_config> make_broker_schema() {
   s.add(integer_property("defaultTopicQueueNums", &c::default_topic_queue_nums, 4, 1, 1024, "",
                          "Number of queues given to a topic that is created automatically on "
                          "first send."));
+  // RocketMQ's key and default (true), so a broker started with no config (the embedded demo)
+  // takes any topic. Production turns it off: any client may otherwise create topics, each with
+  // its index files (docs/hostile-input.md).
+  s.add(boolean_property("autoCreateTopicEnable", &c::auto_create_topic_enable, true,
+                         "A send to an unknown topic creates it (with defaultTopicQueueNums "
+                         "queues). When false such a send is refused with topic_not_exist and "
+                         "nothing is stored; topics are made with `holdfast admin "
+                         "updateTopic`. The system topics (retry, dead-letter, delay) are "
+                         "created either way."));
+  // 1024 handles keep ~5000 queues (1250 topics of 4) at one open per send when at most a
+  // fifth of them are busy, and leave most of Debian's default hard limit (524288), or even
+  // an old 4096, for connections and segments. At least 8, so a few busy queues never
+  // thrash; at most 1 Mi, beyond any kernel's per-process default.
+  s.add(integer_property("maxOpenIndexFiles", &c::max_open_index_files, 1024, 8, 1 << 20, "",
+                         "Most queue index files the broker keeps open; the least recently "
+                         "used is closed (after an fdatasync when it holds unsynced bytes) to "
+                         "open another. A checkpoint may hold as many again while it runs. "
+                         "Lowered at start to a quarter of the open-file limit when that is "
+                         "smaller."));
   // Replication. Names and defaults are RocketMQ's HA settings.
   s.add(string_property("haMasterAddress", &c::ha_master_address, "",
                         "HOST:PORT of the master's replication door (its haListenPort) a SLAVE "

@@ -73,6 +73,8 @@ struct broker_config {
   std::uint32_t max_parked_pulls{};
   std::uint32_t max_parked_pulls_per_client{};
   std::uint32_t default_topic_queue_nums{};
+  bool auto_create_topic_enable{true};
+  std::uint32_t max_open_index_files{};
   std::string ha_master_address{};
   std::chrono::milliseconds ha_send_heartbeat_interval{};
   std::chrono::milliseconds ha_housekeeping_interval{};

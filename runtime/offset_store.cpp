@@ -1,6 +1,8 @@
-// File format of <dir>/consumer_offsets (also in docs/storage-format.md, "Consumer offsets").
+// File formats of <dir>/consumer_offsets (the snapshot) and the payload of each record in
+// <dir>/consumer_offsets.journal (also in docs/storage-format.md, "Consumer offsets").
 // All integers little-endian, written byte by byte so the format does not depend on the host.
 //
+// Snapshot (the format of the whole offsets file before the journal existed, unchanged):
 //   offset  size  field
 //   0       8     magic, the ASCII bytes "HFOFFS01" in this order (01 = format version)
 //   8       4     u32 entry count
@@ -15,12 +17,18 @@
 // a file shorter than header + CRC, a wrong magic, a wrong CRC, a length that runs past the
 // CRC, bytes left over after the announced entries, a name that fails valid_group_name /
 // valid_topic_name, and a duplicate entry. It never trusts the count to size an allocation.
+// A snapshot is only ever replaced whole (write_file_atomically), so a reader sees the old or
+// the new one.
 //
-// The whole file is rewritten by every commit (write_file_atomically), so a reader sees the
-// old or the new content, never a mix, and no recovery scan is needed. That costs O(entries)
-// bytes per commit: a few hundred KB for thousands of (group, topic, queue) entries, which is
-// small next to the fsync every commit pays anyway. RocketMQ instead persists every 5 s and
-// loses up to 5 s of commits on a crash; we promise that an acknowledged commit survives.
+// Journal record payload (framing and CRC: runtime/offset_journal.hpp):
+//   u32 entry count, then entries encoded as in the snapshot. Each entry sets its key to its
+//   offset; entries apply in order. Validated like snapshot entries (duplicates allowed).
+//
+// Why a journal: rewriting the whole file per commit cost O(entries) bytes and two fsyncs,
+// on whichever thread committed. Appending a record costs its own bytes and one fsync, which
+// the offset service shares among every commit that arrived meanwhile (group commit).
+// RocketMQ instead persists every 5 s and loses up to 5 s of commits on a crash; we promise
+// that an acknowledged commit survives.
 
 #include "runtime/offset_store.hpp"
 
@@ -172,19 +180,16 @@ bool decode(const std::string& in, offsets_by_key& out, std::string_view& why) {
   return true;
 }
 
+void encode_entry(std::string& out, const std::string& group, const std::string& topic,
+                  int32_t queue_id, uint64_t offset);
+
 std::string encode(const offsets_by_key& m) {
   std::string out;
   out.append(magic);
   put_u32(out, static_cast<uint32_t>(m.size()));
   for (const auto& [k, offset] : m) {
     const auto& [group, topic, queue_id] = k;
-    // Lengths fit u16 and queue ids fit u16: commit() validated every entry.
-    put_u16(out, static_cast<uint16_t>(group.size()));
-    out.append(group);
-    put_u16(out, static_cast<uint16_t>(topic.size()));
-    out.append(topic);
-    put_u16(out, static_cast<uint16_t>(queue_id));
-    put_u64(out, offset);
+    encode_entry(out, group, topic, queue_id, offset);
   }
   put_u32(out, crc32c::mask(crc32c::value(out.data(), out.size())));
   return out;
@@ -198,25 +203,75 @@ std::string parent_of(const std::string& dir) {
   return parent.empty() ? "." : parent;
 }
 
+
+void encode_entry(std::string& out, const std::string& group, const std::string& topic,
+                  int32_t queue_id, uint64_t offset) {
+  // Lengths fit u16 and queue ids fit u16: every entry was validated before.
+  put_u16(out, static_cast<uint16_t>(group.size()));
+  out.append(group);
+  put_u16(out, static_cast<uint16_t>(topic.size()));
+  out.append(topic);
+  put_u16(out, static_cast<uint16_t>(queue_id));
+  put_u64(out, offset);
+}
+
+/// Applies a journal record's payload to `m`, all or nothing; false (and `m` untouched)
+/// when it does not decode.
+bool apply_payload(std::string_view payload, offsets_by_key& m) {
+  reader r(payload.data(), payload.size());
+  uint32_t count = 0;
+  if (!r.u32(count))
+    return false;
+  std::vector<std::pair<std::tuple<std::string, std::string, int32_t>, uint64_t>> parsed;
+  for (uint32_t i = 0; i < count; ++i) {
+    uint16_t group_len = 0;
+    uint16_t topic_len = 0;
+    uint16_t queue_id = 0;
+    uint64_t offset = 0;
+    std::string group;
+    std::string topic;
+    if (!r.u16(group_len) || !r.bytes(group_len, group) || !r.u16(topic_len)
+        || !r.bytes(topic_len, topic) || !r.u16(queue_id) || !r.u64(offset))
+      return false;
+    if (!valid_group_name(group) || !valid_topic_name(topic))
+      return false;
+    parsed.push_back({{std::move(group), std::move(topic), int32_t{queue_id}}, offset});
+  }
+  if (!r.at_end())
+    return false;
+  for (auto& [k, off] : parsed)
+    m[std::move(k)] = off;
+  return true;
+}
+
 } // namespace
 
-offset_store::offset_store(file_system& fs, std::string dir)
-  : fs_(fs), dir_(std::move(dir)), path_(dir_ + "/" + std::string(file_name)) {
+offset_store::offset_store(file_system& fs, std::string dir, options opts)
+  : fs_(fs),
+    dir_(std::move(dir)),
+    path_(dir_ + "/" + std::string(file_name)),
+    journal_path_(path_ + ".journal"),
+    opts_(opts) {
 }
 
 errc offset_store::open(file_system& fs, std::string dir, std::unique_ptr<offset_store>& out) {
+  return open(fs, std::move(dir), options{}, out);
+}
+
+errc offset_store::open(file_system& fs, std::string dir, options opts,
+                        std::unique_ptr<offset_store>& out) {
   out.reset();
   if (dir.empty())
     return errc::invalid_argument;
   if (!fs.exists(dir)) {
     if (auto e = fs.create_dirs(dir); e != errc::ok)
       return e;
-    // write_file_atomically syncs `dir` itself, but a new `dir` also needs its own entry in
-    // the parent made durable, or a power cut could take the directory and its offsets away.
+    // A new `dir` also needs its own entry in the parent made durable, or a power cut could
+    // take the directory and its offsets away.
     if (auto e = fs.sync_dir(parent_of(dir)); e != errc::ok)
       return e;
   }
-  std::unique_ptr<offset_store> st(new offset_store(fs, std::move(dir)));
+  std::unique_ptr<offset_store> st(new offset_store(fs, std::move(dir), opts));
   if (auto e = st->load(); e != errc::ok)
     return e;
   out = std::move(st);
@@ -224,134 +279,281 @@ errc offset_store::open(file_system& fs, std::string dir, std::unique_ptr<offset
 }
 
 errc offset_store::load() {
-  // consumer_offsets.tmp is deliberately not looked at: it is either a write that never got
-  // renamed (so never acknowledged) or garbage, and the next commit truncates it.
-  if (!fs_.exists(path_))
-    return errc::ok;
-  std::string bytes;
-  // An I/O error is no proof of corruption: refuse to start rather than move good offsets aside.
-  if (auto e = read_whole_file(fs_, path_, bytes); e != errc::ok)
-    return e;
-  std::string_view why;
-  if (decode(bytes, offsets_, why))
-    return errc::ok;
-  offsets_.clear();
-  return move_corrupt_aside(why, bytes.size());
-}
-
-errc offset_store::move_corrupt_aside(std::string_view why, size_t size) {
-  // Never overwrite an earlier .corrupt file: each one may be the only copy of someone's
-  // offsets that an operator wants to recover by hand.
-  auto target = path_ + ".corrupt";
-  for (int n = 1; fs_.exists(target); ++n)
-    target = path_ + ".corrupt." + std::to_string(n);
-  // If the rename fails we must not start: the first commit would replace the corrupt file.
-  if (auto e = fs_.rename(path_, target); e != errc::ok) {
-    log_error("consumer offsets {} are corrupt ({}, {} bytes) and cannot be moved aside: {}",
-              path_, why, size, to_string(e));
+  // consumer_offsets.tmp is deliberately not looked at: it is either a snapshot that never got
+  // renamed (its journal was never reset, so nothing is missing) or garbage, and the next
+  // compaction truncates it.
+  if (fs_.exists(path_)) {
+    std::string bytes;
+    // An I/O error is no proof of corruption: refuse to start rather than move good offsets
+    // aside.
+    if (auto e = read_whole_file(fs_, path_, bytes); e != errc::ok)
+      return e;
+    std::string_view why;
+    if (decode(bytes, durable_, why)) {
+      snapshot_size_ = bytes.size();
+    } else {
+      durable_.clear();
+      if (auto e = move_aside(path_, "snapshot", why, bytes.size()); e != errc::ok)
+        return e;
+    }
+  }
+  auto apply = [this](std::string_view payload) { return apply_payload(payload, durable_); };
+  offset_journal::replay_report report;
+  auto e = offset_journal::open(fs_, journal_path_, apply, journal_, report);
+  if (e == errc::corrupt) {
+    // Not our journal (another magic): keep it for an operator, start a fresh one.
+    if (auto moved = move_aside(journal_path_, "journal", "bad magic", 0); moved != errc::ok)
+      return moved;
+    e = offset_journal::open(fs_, journal_path_, apply, journal_, report);
+  }
+  if (e != errc::ok) {
+    log_error("consumer offsets: cannot open the journal {}: {}", journal_path_, to_string(e));
     return e;
   }
-  log_error("consumer offsets {} are corrupt ({}, {} bytes): kept as {}; starting empty, so "
-            "consumer groups restart from their configured start position",
-            path_, why, size, target);
-  // Not needed for correctness (the next commit syncs the directory, and a corrupt file that a
-  // power cut brought back would just be moved aside again), but it makes the disk match the
-  // log line an operator reads.
+  if (report.dropped_bytes > 0)
+    log_warning("consumer offsets journal {}: {} records replayed, {} bytes of torn tail cut "
+                "off ({}): a commit that was never answered",
+                journal_path_, report.records, report.dropped_bytes, report.why);
+  staged_ = durable_;
+  return errc::ok;
+}
+
+errc offset_store::move_aside(const std::string& path, std::string_view what,
+                              std::string_view why, size_t size) {
+  // Never overwrite an earlier .corrupt file: each one may be the only copy of someone's
+  // offsets that an operator wants to recover by hand.
+  auto target = path + ".corrupt";
+  for (int n = 1; fs_.exists(target); ++n)
+    target = path + ".corrupt." + std::to_string(n);
+  // If the rename fails we must not start: the next write would replace the corrupt file.
+  if (auto e = fs_.rename(path, target); e != errc::ok) {
+    log_error("consumer offsets {} {} is corrupt ({}, {} bytes) and cannot be moved aside: {}",
+              what, path, why, size, to_string(e));
+    return e;
+  }
+  log_error("consumer offsets {} {} is corrupt ({}, {} bytes): kept as {}; starting without "
+            "it, so consumer groups restart from their configured start position",
+            what, path, why, size, target);
+  // Makes the disk match the log line an operator reads; a corrupt file a power cut brought
+  // back would just be moved aside again.
   return fs_.sync_dir(dir_);
 }
 
 std::optional<uint64_t> offset_store::get(const std::string& group, const std::string& topic,
                                           int32_t queue_id) const {
-  auto i = offsets_.find(key{group, topic, queue_id});
-  if (i == offsets_.end())
+  auto i = durable_.find(key{group, topic, queue_id});
+  if (i == durable_.end())
     return std::nullopt;
   return i->second;
 }
 
-errc offset_store::commit(const std::string& group, const std::string& topic, int32_t queue_id,
-                          uint64_t offset, bool allow_rewind) {
-  if (failed_)
-    return errc::sticky_failure;
-  if (!valid_entry(group, topic, queue_id))
-    return errc::invalid_argument;
-  auto i = offsets_.find(key{group, topic, queue_id});
-  if (i != offsets_.end()) {
-    if (offset < i->second && !allow_rewind)
-      return errc::out_of_range;
-    // Consumers re-commit unchanged offsets periodically; the value is already durable.
-    if (offset == i->second && !disk_uncertain_)
-      return errc::ok;
+errc offset_store::stage(const std::vector<entry>& applied) {
+  if (applied.empty())
+    return errc::ok;
+  std::string payload;
+  put_u32(payload, static_cast<uint32_t>(applied.size()));
+  for (const auto& x : applied)
+    encode_entry(payload, x.group, x.topic, x.queue_id, x.offset);
+  if (auto e = journal_->append(payload); e != errc::ok) {
+    log_error("consumer offsets: journal append failed: {}", to_string(e));
+    if (journal_->failed())
+      note_failure(e);
+    return e;
   }
-  // Work on a copy so a failed write leaves offsets_ untouched without undo bookkeeping; the
-  // copy is O(entries), like the encoding that follows.
-  auto next = offsets_;
-  next[key{group, topic, queue_id}] = offset;
-  return persist(std::move(next));
+  for (const auto& x : applied)
+    staged_[key{x.group, x.topic, x.queue_id}] = x.offset;
+  return errc::ok;
 }
 
-errc offset_store::commit_all(const std::vector<entry>& entries) {
+errc offset_store::stage_commit(const std::vector<entry>& entries, bool allow_rewind,
+                                std::vector<entry>& applied) {
+  applied.clear();
   if (failed_)
     return errc::sticky_failure;
   for (const auto& x : entries)
     if (!valid_entry(x.group, x.topic, x.queue_id))
       return errc::invalid_argument;
-  auto next = offsets_;
-  bool changed = false;
+  // Checked against a scratch copy of only the touched keys, so a refused batch changes
+  // nothing and a batch may move one queue several times.
+  std::map<key, uint64_t> next;
   for (const auto& x : entries) {
-    auto [i, inserted] = next.try_emplace(key{x.group, x.topic, x.queue_id}, x.offset);
-    if (inserted) {
-      changed = true;
-      continue;
-    }
-    if (x.offset < i->second)
-      return errc::out_of_range; // nothing written: `next` is dropped
-    changed = changed || x.offset != i->second;
-    i->second = x.offset;
+    key k{x.group, x.topic, x.queue_id};
+    auto i = next.find(k);
+    std::optional<uint64_t> current;
+    if (i != next.end())
+      current = i->second;
+    else if (auto s = staged_.find(k); s != staged_.end())
+      current = s->second;
+    if (current && x.offset < *current && !allow_rewind)
+      return errc::out_of_range;
+    next[k] = x.offset;
   }
-  if (!changed && !disk_uncertain_)
-    return errc::ok;
-  return persist(std::move(next));
+  for (auto& [k, off] : next) {
+    auto s = staged_.find(k);
+    // Consumers re-commit unchanged offsets periodically; the value is already journaled.
+    if (s != staged_.end() && s->second == off)
+      continue;
+    applied.push_back(entry{std::get<0>(k), std::get<1>(k), std::get<2>(k), off});
+  }
+  if (auto e = stage(applied); e != errc::ok) {
+    applied.clear();
+    return e;
+  }
+  return errc::ok;
 }
 
-errc offset_store::merge_max(const std::vector<entry>& entries) {
+errc offset_store::stage_merge_max(const std::vector<entry>& entries,
+                                   std::vector<entry>& applied) {
+  applied.clear();
   if (failed_)
     return errc::sticky_failure;
-  auto next = offsets_;
-  bool changed = false;
+  std::map<key, uint64_t> next;
   for (const auto& x : entries) {
     if (!valid_entry(x.group, x.topic, x.queue_id))
       continue; // a master never sends one; skipping keeps the rest of the copy
-    auto [i, inserted] = next.try_emplace(key{x.group, x.topic, x.queue_id}, x.offset);
-    if (!inserted && x.offset <= i->second)
+    key k{x.group, x.topic, x.queue_id};
+    uint64_t current = 0;
+    bool known = false;
+    if (auto i = next.find(k); i != next.end()) {
+      current = i->second;
+      known = true;
+    } else if (auto s = staged_.find(k); s != staged_.end()) {
+      current = s->second;
+      known = true;
+    }
+    if (known && x.offset <= current)
       continue;
-    i->second = x.offset;
-    changed = true;
+    next[k] = x.offset;
   }
-  if (!changed && !disk_uncertain_)
-    return errc::ok;
-  return persist(std::move(next));
+  for (auto& [k, off] : next)
+    applied.push_back(entry{std::get<0>(k), std::get<1>(k), std::get<2>(k), off});
+  if (auto e = stage(applied); e != errc::ok) {
+    applied.clear();
+    return e;
+  }
+  return errc::ok;
 }
 
-errc offset_store::clamp(const std::function<uint64_t(const std::string&, int32_t)>& end_of,
-                         std::vector<entry>& lowered) {
+errc offset_store::stage_clamp(
+  const std::function<uint64_t(const std::string&, int32_t)>& end_of,
+  std::vector<entry>& lowered, std::vector<entry>& applied) {
   lowered.clear();
-  auto next = offsets_;
-  for (auto& [k, off] : next) {
+  applied.clear();
+  if (failed_)
+    return errc::sticky_failure;
+  for (auto& [k, off] : staged_) {
     auto end = end_of(std::get<1>(k), std::get<2>(k));
     if (off <= end)
       continue;
     lowered.push_back(entry{std::get<0>(k), std::get<1>(k), std::get<2>(k), off});
-    off = end;
+    applied.push_back(entry{std::get<0>(k), std::get<1>(k), std::get<2>(k), end});
   }
-  if (lowered.empty() && !disk_uncertain_)
+  if (auto e = stage(applied); e != errc::ok) {
+    lowered.clear();
+    applied.clear();
+    return e;
+  }
+  return errc::ok;
+}
+
+bool offset_store::dirty() const noexcept {
+  return journal_->dirty();
+}
+
+void offset_store::note_failure(errc e) {
+  // Sticky, like the commit log: the pages the failed fsync covered may be gone while the
+  // kernel reports the next fsync as a success (fsyncgate). Memory keeps what was durable
+  // before; a restart reads what the disk really holds.
+  log_error("consumer offsets: a write could not be made durable or undone ({}); refusing "
+            "every later commit until restart",
+            to_string(e));
+  failed_ = true;
+  staged_ = durable_;
+}
+
+errc offset_store::sync() {
+  if (failed_)
+    return errc::sticky_failure;
+  if (!journal_->dirty())
     return errc::ok;
-  return persist(std::move(next));
+  if (auto e = journal_->sync(); e != errc::ok) {
+    note_failure(e);
+    return e;
+  }
+  durable_ = staged_;
+  return errc::ok;
+}
+
+errc offset_store::commit(const std::string& group, const std::string& topic, int32_t queue_id,
+                          uint64_t offset, bool allow_rewind) {
+  std::vector<entry> applied;
+  if (auto e = stage_commit({entry{group, topic, queue_id, offset}}, allow_rewind, applied);
+      e != errc::ok)
+    return e;
+  return sync();
+}
+
+errc offset_store::commit_all(const std::vector<entry>& entries) {
+  std::vector<entry> applied;
+  if (auto e = stage_commit(entries, false, applied); e != errc::ok)
+    return e;
+  return sync();
+}
+
+errc offset_store::merge_max(const std::vector<entry>& entries) {
+  std::vector<entry> applied;
+  if (auto e = stage_merge_max(entries, applied); e != errc::ok)
+    return e;
+  return sync();
+}
+
+errc offset_store::clamp(const std::function<uint64_t(const std::string&, int32_t)>& end_of,
+                         std::vector<entry>& lowered) {
+  std::vector<entry> applied;
+  if (auto e = stage_clamp(end_of, lowered, applied); e != errc::ok)
+    return e;
+  return sync();
+}
+
+bool offset_store::compaction_due() const noexcept {
+  auto size = journal_->size();
+  return size >= opts_.compact_min_bytes && size >= 2 * snapshot_size_;
+}
+
+errc offset_store::compact() {
+  if (failed_)
+    return errc::sticky_failure;
+  if (journal_->dirty())
+    return errc::invalid_argument; // the snapshot would miss what is staged
+  auto bytes = encode(durable_);
+  atomic_write_step step = atomic_write_step::none;
+  if (auto e = write_file_atomically(fs_, path_, bytes, step); e != errc::ok) {
+    log_error("consumer offsets: writing the snapshot {} failed: {}", path_, to_string(e));
+    // A failed write or rename left the old snapshot and the whole journal in place: nothing
+    // is lost and the next compaction tries again. A failed fsync is sticky.
+    if (is_fsync(step))
+      note_failure(e);
+    return e;
+  }
+  snapshot_size_ = bytes.size();
+  // The snapshot holds every journaled change now. A crash before the reset replays the
+  // journal over it, which changes nothing (records set values, in order).
+  if (auto e = journal_->reset(); e != errc::ok) {
+    if (journal_->failed())
+      note_failure(e);
+    return e;
+  }
+  return errc::ok;
+}
+
+uint64_t offset_store::journal_size() const noexcept {
+  return journal_->size();
 }
 
 std::vector<offset_store::entry> offset_store::all() const {
   std::vector<entry> out;
-  out.reserve(offsets_.size());
-  for (auto& [k, off] : offsets_)
+  out.reserve(durable_.size());
+  for (auto& [k, off] : durable_)
     out.push_back(entry{std::get<0>(k), std::get<1>(k), std::get<2>(k), off});
   return out;
 }
@@ -359,36 +561,10 @@ std::vector<offset_store::entry> offset_store::all() const {
 std::vector<offset_store::entry> offset_store::group_offsets(const std::string& group) const {
   std::vector<entry> out;
   // "" sorts before every topic and queue ids are >= 0, so this is the group's first entry.
-  for (auto i = offsets_.lower_bound(key{group, std::string{}, -1});
-       i != offsets_.end() && std::get<0>(i->first) == group; ++i)
+  for (auto i = durable_.lower_bound(key{group, std::string{}, -1});
+       i != durable_.end() && std::get<0>(i->first) == group; ++i)
     out.push_back(entry{group, std::get<1>(i->first), std::get<2>(i->first), i->second});
   return out;
-}
-
-errc offset_store::persist(offset_map next) {
-  if (failed_)
-    return errc::sticky_failure;
-  auto bytes = encode(next);
-  atomic_write_step step = atomic_write_step::none;
-  if (auto e = write_file_atomically(fs_, path_, bytes, step); e != errc::ok) {
-    log_error("consumer offsets: write of {} failed: {}", path_, to_string(e));
-    if (is_fsync(step)) {
-      // Sticky, like the commit log. Each commit rewrites a fresh temp file, so a later fsync
-      // would cover all of its bytes; but after a failed directory fsync nobody knows which
-      // file the name points to after a crash, and a disk that fails an fsync once cannot be
-      // trusted to have written what the next one claims. A restart reads what is there.
-      log_error("consumer offsets: fsync failed; refusing every later commit until restart");
-      failed_ = true;
-    }
-    // The rename may have happened before the directory sync failed, so the file may now hold
-    // `next` while memory keeps the old state (memory never claims more than the disk). Until
-    // a write succeeds, an unchanged commit must still be written to pin the file down.
-    disk_uncertain_ = true;
-    return e;
-  }
-  offsets_ = std::move(next);
-  disk_uncertain_ = false;
-  return errc::ok;
 }
 
 } // namespace holdfast

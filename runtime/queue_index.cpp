@@ -24,21 +24,23 @@ index_entry decode_entry(const char* p) {
 
 } // namespace
 
-queue_index::queue_index(std::unique_ptr<file> f, uint64_t n)
-  : f_(std::move(f)), durable_count_(n) {
+queue_index::queue_index(index_file_cache& files, std::string path, uint64_t n)
+  : files_(files), path_(std::move(path)), durable_count_(n) {
 }
 
-errc queue_index::open(file_system& fs, const std::string& path,
+errc queue_index::open(index_file_cache& files, const std::string& path,
                        std::unique_ptr<queue_index>& out) {
-  std::unique_ptr<file> f;
-  if (auto e = fs.open(path, open_mode::read_write, f); e != errc::ok)
+  std::shared_ptr<file> f;
+  if (auto e = files.get(path, index_file_cache::access::read, f); e != errc::ok)
     return e;
   auto n = f->size() / entry_size;
   if (f->size() % entry_size != 0) {
+    if (auto e = files.get(path, index_file_cache::access::write, f); e != errc::ok)
+      return e;
     if (auto e = f->truncate(n * entry_size); e != errc::ok)
       return e;
   }
-  out.reset(new queue_index(std::move(f), n));
+  out.reset(new queue_index(files, path, n));
   return errc::ok;
 }
 
@@ -54,7 +56,10 @@ errc queue_index::flush() {
   std::string buf(pending_.size() * entry_size, '\0');
   for (size_t i = 0; i < pending_.size(); ++i)
     encode_entry(pending_[i], buf.data() + i * entry_size);
-  if (auto e = f_->write_at(durable_count_ * entry_size, buf); e != errc::ok)
+  std::shared_ptr<file> f;
+  if (auto e = files_.get(path_, index_file_cache::access::write, f); e != errc::ok)
+    return e;
+  if (auto e = f->write_at(durable_count_ * entry_size, buf); e != errc::ok)
     return e;
   durable_count_ += pending_.size();
   pending_.clear();
@@ -64,7 +69,7 @@ errc queue_index::flush() {
 errc queue_index::sync() {
   if (auto e = flush(); e != errc::ok)
     return e;
-  return f_->sync();
+  return files_.sync(path_);
 }
 
 errc queue_index::read(uint64_t from, size_t max, std::vector<index_entry>& out) const {
@@ -76,7 +81,10 @@ errc queue_index::read(uint64_t from, size_t max, std::vector<index_entry>& out)
     auto n = std::min<uint64_t>(end, durable_count_) - from;
     std::string buf(n * entry_size, '\0');
     size_t got = 0;
-    if (auto e = f_->read_at(from * entry_size, std::span<char>(buf.data(), buf.size()), got);
+    std::shared_ptr<file> f;
+    if (auto e = files_.get(path_, index_file_cache::access::read, f); e != errc::ok)
+      return e;
+    if (auto e = f->read_at(from * entry_size, std::span<char>(buf.data(), buf.size()), got);
         e != errc::ok)
       return e;
     if (got != buf.size())
@@ -97,7 +105,10 @@ errc queue_index::truncate(uint64_t n) {
     return errc::ok;
   }
   pending_.clear();
-  if (auto e = f_->truncate(n * entry_size); e != errc::ok)
+  std::shared_ptr<file> f;
+  if (auto e = files_.get(path_, index_file_cache::access::write, f); e != errc::ok)
+    return e;
+  if (auto e = f->truncate(n * entry_size); e != errc::ok)
     return e;
   durable_count_ = n;
   return errc::ok;

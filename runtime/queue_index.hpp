@@ -2,6 +2,7 @@
 
 #include "runtime/errc.hpp"
 #include "runtime/file.hpp"
+#include "runtime/index_file_cache.hpp"
 
 #include <cstdint>
 #include <memory>
@@ -24,13 +25,18 @@ struct index_entry {
 /// recovery from the commit log past the last checkpoint. Appends are buffered and written in
 /// blocks to keep one syscall per message off the hot path.
 ///
+/// The file itself is not held open: every access takes its handle from an index_file_cache
+/// (a bounded LRU shared by all indexes of a store), so the number of descriptors does not grow
+/// with the number of queues. The entry count and the unwritten entries live in memory.
+///
 /// Threading: owned by the partition actor; no internal locking.
 class queue_index {
 public:
   static constexpr size_t entry_size = 16;
 
-  /// Opens (creating) the index at `path`, dropping a partial trailing entry.
-  [[nodiscard]] static errc open(file_system& fs, const std::string& path,
+  /// Opens (creating) the index at `path`, dropping a partial trailing entry. `files` must
+  /// outlive the index.
+  [[nodiscard]] static errc open(index_file_cache& files, const std::string& path,
                                  std::unique_ptr<queue_index>& out);
 
   /// Number of entries = the next queue offset.
@@ -52,19 +58,23 @@ public:
   /// Writes buffered entries to the file.
   [[nodiscard]] errc flush();
 
-  /// flush() then fdatasync.
+  /// flush() then fdatasync (when the file holds unsynced bytes).
   [[nodiscard]] errc sync();
 
-  /// The file, for a checkpoint that syncs it on another thread after flush() (fdatasync of a
-  /// file another thread writes is safe; the handle keeps the file open until it is done).
-  [[nodiscard]] std::shared_ptr<file> file_handle() const noexcept {
-    return f_;
+  /// True when entries wait in memory for flush().
+  [[nodiscard]] bool has_pending() const noexcept {
+    return !pending_.empty();
+  }
+
+  [[nodiscard]] const std::string& path() const noexcept {
+    return path_;
   }
 
 private:
-  queue_index(std::unique_ptr<file> f, uint64_t n);
+  queue_index(index_file_cache& files, std::string path, uint64_t n);
 
-  std::shared_ptr<file> f_;
+  index_file_cache& files_;
+  std::string path_;
   uint64_t durable_count_; // entries in the file (written, maybe not synced)
   std::vector<index_entry> pending_;
 };

@@ -57,7 +57,8 @@ std::string_view to_string(message_check x) noexcept {
 }
 
 message_store::message_store(file_system& fs, store_options opts)
-  : fs_(fs), opts_(std::move(opts)) {
+  : fs_(fs), opts_(std::move(opts)),
+    index_files_(std::make_unique<index_file_cache>(fs, opts_.max_open_index_files)) {
   // Generated ids: start time plus a counter is unique per broker without coordination.
   auto now = std::chrono::system_clock::now().time_since_epoch();
   char buf[32];
@@ -94,6 +95,8 @@ errc message_store::open(file_system& fs, store_options opts,
       clean = false;
     }
   }
+  if (auto e = st->load_topic_table(); e != errc::ok)
+    return e;
   if (auto e = st->load_topics(); e != errc::ok)
     return e;
   if (clean && st->rebuild_inconsistent_) {
@@ -355,7 +358,9 @@ errc message_store::load_topics() {
     std::vector<std::string> qs;
     if (fs_.list(dir + "/" + name, qs) != errc::ok)
       continue;
-    int32_t n = opts_.queue_nums_for(name);
+    // One directory scan at a time, and no index file stays open past the cache's bound.
+    auto listed = topic_table_.find(name);
+    int32_t n = listed != topic_table_.end() ? listed->second : opts_.queue_nums_for(name);
     for (auto& q : qs) {
       char* end = nullptr;
       long id = std::strtol(q.c_str(), &end, 10);
@@ -371,11 +376,129 @@ errc message_store::load_topics() {
       // past it may show that. Only a rebuild of every index from the log can restore them.
       if (!fs_.exists(path))
         rebuild_inconsistent_ = true;
-      if (auto e = queue_index::open(fs_, path, t.queues[i].index); e != errc::ok)
+      if (auto e = queue_index::open(*index_files_, path, t.queues[i].index); e != errc::ok)
         return e;
     }
     topics_.emplace(name, std::move(t));
   }
+  // A topic the table names but whose directory is gone lost its index files.
+  for (auto& [name, n] : topic_table_) {
+    if (topics_.count(name) > 0)
+      continue;
+    rebuild_inconsistent_ = true;
+    topic* t = nullptr;
+    if (auto e = get_topic(name, t); e != errc::ok)
+      return e;
+  }
+  return errc::ok;
+}
+
+namespace {
+
+// root/topics: one "name queues" line per topic created by create_topic, then a line
+// "crc32c <masked crc of the lines above, decimal>". Written atomically.
+constexpr std::string_view topic_table_crc = "crc32c ";
+
+} // namespace
+
+errc message_store::load_topic_table() {
+  auto path = opts_.root + "/topics";
+  if (!fs_.exists(path))
+    return errc::ok;
+  std::string bytes;
+  if (auto e = read_whole_file(fs_, path, bytes); e != errc::ok)
+    return e;
+  auto at = bytes.rfind(topic_table_crc);
+  bool ok = at != std::string::npos && (at == 0 || bytes[at - 1] == '\n');
+  if (ok) {
+    auto crc = std::strtoul(bytes.c_str() + at + topic_table_crc.size(), nullptr, 10);
+    ok = crc32c::unmask(static_cast<uint32_t>(crc)) == crc32c::value(bytes.data(), at);
+  }
+  std::map<std::string, int32_t, std::less<>> table;
+  for (size_t pos = 0; ok && pos < at;) {
+    auto nl = bytes.find('\n', pos);
+    auto line = bytes.substr(pos, nl - pos);
+    pos = nl + 1;
+    auto sp = line.find(' ');
+    char* end = nullptr;
+    long n = sp == std::string::npos ? 0 : std::strtol(line.c_str() + sp + 1, &end, 10);
+    ok = sp != std::string::npos && valid_topic_name(line.substr(0, sp)) && n >= 1
+         && n <= max_topic_queues && end != nullptr && *end == '\0';
+    if (ok)
+      table[line.substr(0, sp)] = static_cast<int32_t>(n);
+  }
+  if (!ok) {
+    // Written atomically, so this is damage, not a torn write: guessing queue counts could
+    // hide queues, so the operator must look.
+    log_error("store: {} is corrupt (queue counts of the topics made by updateTopic); restore "
+              "it or remove it to fall back to defaultTopicQueueNums",
+              path);
+    return errc::corrupt;
+  }
+  topic_table_ = std::move(table);
+  return errc::ok;
+}
+
+errc message_store::write_topic_table() {
+  std::string bytes;
+  for (auto& [name, n] : topic_table_)
+    bytes += name + " " + std::to_string(n) + "\n";
+  auto crc = crc32c::mask(crc32c::value(bytes.data(), bytes.size()));
+  bytes += std::string(topic_table_crc) + std::to_string(crc) + "\n";
+  atomic_write_step step = atomic_write_step::none;
+  if (auto e = write_file_atomically(fs_, opts_.root + "/topics", bytes, step); e != errc::ok)
+    return is_fsync(step) ? fail("the topic table", e) : e;
+  return errc::ok;
+}
+
+bool message_store::has_topic(std::string_view name) const {
+  return topics_.find(name) != topics_.end();
+}
+
+errc message_store::create_topic(const std::string& name, int32_t queues) {
+  if (!valid_topic_name(name) || queues < 1 || queues > max_topic_queues)
+    return errc::invalid_argument;
+  if (closed_)
+    return errc::closed;
+  if (failed())
+    return errc::sticky_failure;
+  if (system_topic_queue_nums(name, opts_.delay_levels) > 0)
+    return errc::invalid_argument; // their queue counts follow their own rule
+  auto dir = opts_.root + "/consumequeue/" + name;
+  auto it = topics_.find(name);
+  if (it != topics_.end() && static_cast<int32_t>(it->second.queues.size()) > queues)
+    return errc::invalid_argument;
+  if (it != topics_.end() && static_cast<int32_t>(it->second.queues.size()) == queues) {
+    auto listed = topic_table_.find(name);
+    if (listed != topic_table_.end() && listed->second == queues)
+      return errc::ok;
+  }
+  if (auto e = fs_.create_dirs(dir); e != errc::ok)
+    return e;
+  // The index files first, durable with their directory entries, then the table that names
+  // the count: a crash in between leaves a topic the default rule still reads.
+  std::vector<std::unique_ptr<queue_index>> fresh;
+  auto have = it != topics_.end() ? static_cast<int32_t>(it->second.queues.size()) : 0;
+  for (int32_t i = have; i < queues; ++i) {
+    std::unique_ptr<queue_index> idx;
+    if (auto e = queue_index::open(*index_files_, dir + "/" + std::to_string(i), idx);
+        e != errc::ok)
+      return e;
+    fresh.push_back(std::move(idx));
+  }
+  if (auto e = fs_.sync_dir(dir); e != errc::ok)
+    return fail(dir, e);
+  if (auto e = fs_.sync_dir(opts_.root + "/consumequeue"); e != errc::ok)
+    return fail(opts_.root + "/consumequeue", e);
+  auto before = topic_table_;
+  topic_table_[name] = queues;
+  if (auto e = write_topic_table(); e != errc::ok) {
+    topic_table_ = std::move(before);
+    return e;
+  }
+  auto& t = topics_[name];
+  for (auto& idx : fresh)
+    t.queues.push_back(queue{std::move(idx)});
   return errc::ok;
 }
 
@@ -388,10 +511,11 @@ errc message_store::get_topic(const std::string& name, topic*& out) {
   if (auto e = fs_.create_dirs(dir); e != errc::ok)
     return e;
   topic t;
-  auto n = opts_.queue_nums_for(name);
+  auto n = queue_count(name);
   t.queues.resize(n);
   for (int32_t i = 0; i < n; ++i)
-    if (auto e = queue_index::open(fs_, dir + "/" + std::to_string(i), t.queues[i].index);
+    if (auto e = queue_index::open(*index_files_, dir + "/" + std::to_string(i),
+                                   t.queues[i].index);
         e != errc::ok)
       return e;
   new_dirs_.push_back(dir);
@@ -407,6 +531,20 @@ errc message_store::rebuild(const record::view& v) {
   topic* t = nullptr;
   if (auto e = get_topic(std::string(v.topic), t); e != errc::ok)
     return e;
+  if (!opts_.master && v.f.queue_id >= 0 && v.f.queue_id < max_topic_queues
+      && static_cast<size_t>(v.f.queue_id) >= t->queues.size()) {
+    // A slave learns a topic's queues from its master's records: the master may have grown it
+    // (updateTopic) past the count the default rule gives here.
+    auto dir = opts_.root + "/consumequeue/" + std::string(v.topic);
+    for (auto i = static_cast<int32_t>(t->queues.size()); i <= v.f.queue_id; ++i) {
+      queue q;
+      if (auto e = queue_index::open(*index_files_, dir + "/" + std::to_string(i), q.index);
+          e != errc::ok)
+        return e;
+      t->queues.push_back(std::move(q));
+    }
+    new_dirs_.push_back(dir);
+  }
   if (v.f.queue_id < 0 || static_cast<size_t>(v.f.queue_id) >= t->queues.size())
     return errc::corrupt;
   auto& idx = *t->queues[v.f.queue_id].index;
@@ -457,6 +595,14 @@ status message_store::append(std::vector<message>& batch, int64_t now_ms,
   for (auto& m : batch)
     if (check(m) != message_check::ok)
       return errc::invalid_argument;
+  // autoCreateTopicEnable = false: only the system topics (retry, dead-letter, delay), which the
+  // broker makes itself, appear by a send. Refused before anything is written.
+  if (!opts_.auto_create_topics)
+    for (auto& m : batch)
+      if (!has_topic(m.topic) && system_topic_queue_nums(m.topic, opts_.delay_levels) == 0)
+        return status{errc::not_found, "topic '" + m.topic.substr(0, 127)
+                                         + "' does not exist and autoCreateTopicEnable is "
+                                           "false: create it with `holdfast admin updateTopic`"};
   // Idempotent producers: which messages were stored before (answered from the table), which
   // continue their stream; a gap fails the whole batch before anything is written.
   std::vector<std::optional<sequenced_entry>> dup(batch.size());
@@ -626,7 +772,8 @@ errc message_store::append_raw(std::span<const char> bytes, bool new_segment) {
       auto q = static_cast<int32_t>(v.f.queue_id);
       it = next.emplace(key, q < queue_count(std::string(v.topic))
                                ? queue_end(std::string(v.topic), q) : 0).first;
-      if (q >= queue_count(std::string(v.topic)))
+      // A slave grows a topic to its master's queue count (rebuild()).
+      if (q >= (opts_.master ? queue_count(std::string(v.topic)) : max_topic_queues))
         return errc::corrupt;
     }
     if (v.f.queue_offset != it->second++)
@@ -730,9 +877,11 @@ uint64_t message_store::queue_end(const std::string& topic_name, int32_t queue_i
 
 int32_t message_store::queue_count(const std::string& topic_name) const {
   auto i = topics_.find(topic_name);
-  if (i == topics_.end())
-    return opts_.queue_nums_for(topic_name);
-  return static_cast<int32_t>(i->second.queues.size());
+  if (i != topics_.end())
+    return static_cast<int32_t>(i->second.queues.size());
+  if (auto listed = topic_table_.find(topic_name); listed != topic_table_.end())
+    return listed->second;
+  return opts_.queue_nums_for(topic_name);
 }
 
 std::vector<topic_info> message_store::topics() const {
@@ -793,12 +942,20 @@ std::unique_ptr<checkpoint_job> message_store::begin_checkpoint() {
     job->result = errc::sticky_failure;
     return job;
   }
-  for (auto& [name, t] : topics_) {
-    for (auto& q : t.queues) {
-      if (auto e = q.index->flush(); e != errc::ok)
-        job->result = e;
-      job->files.push_back(q.index->file_handle());
-    }
+  // Only index files written since their last sync: each of them is open in the cache (an
+  // evicted one was synced before it was closed), so a job holds at most maxOpenIndexFiles.
+  for (auto& [name, t] : topics_)
+    for (auto& q : t.queues)
+      if (q.index->has_pending())
+        if (auto e = q.index->flush(); e != errc::ok)
+          job->result = e;
+  if (index_files_->failed()) {
+    job->result = errc::sticky_failure;
+    return job;
+  }
+  for (auto& d : index_files_->dirty_files(job->file_generation)) {
+    job->file_paths.push_back(std::move(d.path));
+    job->files.push_back(std::move(d.f));
   }
   job->dirs = std::move(new_dirs_);
   new_dirs_.clear();
@@ -821,6 +978,7 @@ void message_store::end_checkpoint(const checkpoint_job& job) {
     return;
   }
   checkpoint_at_ = job.offset;
+  index_files_->mark_synced(job.file_paths, job.file_generation);
   if (!job.snapshot.empty())
     producer_snapshot_at_ = std::max(producer_snapshot_at_, job.snapshot_offset);
 }

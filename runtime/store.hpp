@@ -33,6 +33,13 @@ struct store_options {
   /// checkpoint: 7 days, longer than any producer's retries (Kafka's default is 1 day).
   int64_t producer_expiry_ms = 7ll * 24 * 3600 * 1000;
   int32_t delay_levels = 18;            ///< messageDelayLevel count: SCHEDULE_TOPIC_XXXX's queues
+  /// maxOpenIndexFiles: index files held open at once (index_file_cache); a checkpoint job
+  /// may keep as many again open while it runs.
+  size_t max_open_index_files = 1024;
+  /// autoCreateTopicEnable: a send to an unknown topic creates it. When false it is refused
+  /// (errc::not_found) and topics come from create_topic() (holdfast admin updateTopic).
+  /// Records replicated from a master and recovery create their topics either way.
+  bool auto_create_topics = true;
   /// A master's store begins a new term (leader epoch) every time it is opened; a slave's only
   /// records the terms of its master.
   bool master = true;
@@ -43,6 +50,9 @@ struct store_options {
     return n > 0 ? n : default_queue_nums;
   }
 };
+
+/// Most queues a topic may have (defaultTopicQueueNums and updateTopic's bound).
+inline constexpr int32_t max_topic_queues = 1024;
 
 /// Why a message is refused before anything is written.
 enum class message_check : uint8_t {
@@ -77,6 +87,8 @@ struct checkpoint_job {
   std::string root;
   uint64_t offset = 0;                       ///< recovery may start here once the job is done
   std::vector<std::shared_ptr<file>> files;  ///< index files, already written, to fdatasync
+  std::vector<std::string> file_paths;       ///< their paths (index_file_cache::mark_synced)
+  uint64_t file_generation = 0;              ///< the cache's write generation they cover
   std::vector<std::string> dirs;             ///< directories created since the last checkpoint
   std::string snapshot;                      ///< producer-state snapshot to write, or empty
   uint64_t snapshot_offset = 0;
@@ -169,7 +181,8 @@ public:
   /// True after a failed fsync of the store or of its commit log (any thread may ask; the
   /// checkpoint service sets it). Sticky until restart.
   [[nodiscard]] bool failed() const noexcept {
-    return flags_->sticky.load(std::memory_order_acquire) || (log_ && log_->failed());
+    return flags_->sticky.load(std::memory_order_acquire) || (log_ && log_->failed())
+           || index_files_->failed();
   }
 
   [[nodiscard]] const producer_table& producers() const noexcept {
@@ -205,6 +218,23 @@ public:
 
   [[nodiscard]] int32_t queue_count(const std::string& topic) const;
 
+  /// True when the topic exists (was created by a send, replication, recovery or
+  /// create_topic).
+  [[nodiscard]] bool has_topic(std::string_view topic) const;
+
+  /// Creates a topic with `queues` queues, or grows an existing one to that many: RocketMQ's
+  /// updateTopic. Existing queues keep their entries. errc::invalid_argument for a bad name,
+  /// `queues` outside [1, 1024] or fewer queues than the topic has (shrinking is refused:
+  /// the dropped queues' messages would become unreachable). Durable before it returns: the
+  /// index files and their directory entries are synced and the queue count is recorded in
+  /// root/topics.
+  [[nodiscard]] errc create_topic(const std::string& topic, int32_t queues);
+
+  /// The handles of the index files (bounded by max_open_index_files).
+  [[nodiscard]] const index_file_cache& index_files() const noexcept {
+    return *index_files_;
+  }
+
   [[nodiscard]] std::vector<topic_info> topics() const;
 
   [[nodiscard]] const std::shared_ptr<commit_log>& log() const noexcept {
@@ -236,6 +266,8 @@ private:
   message_store(file_system& fs, store_options opts);
   [[nodiscard]] errc get_topic(const std::string& name, topic*& out);
   [[nodiscard]] errc load_topics();
+  [[nodiscard]] errc load_topic_table();
+  [[nodiscard]] errc write_topic_table();
   [[nodiscard]] errc rebuild(const record::view& v);
   void apply_producer(const record::view& v);
   [[nodiscard]] errc load_producers();
@@ -248,10 +280,14 @@ private:
   file_system& fs_;
   store_options opts_;
   std::shared_ptr<commit_log> log_;
+  // Before topics_: their indexes take their handles from here.
+  std::unique_ptr<index_file_cache> index_files_;
   // Shared with checkpoint jobs, which set `sticky` from the checkpoint service's thread.
   std::shared_ptr<store_flags> flags_ = std::make_shared<store_flags>();
   std::map<std::string, topic, std::less<>> topics_;
   std::vector<std::string> new_dirs_; // created since the last checkpoint; need a dir sync
+  /// Queue counts given by create_topic (root/topics): they override the default rule.
+  std::map<std::string, int32_t, std::less<>> topic_table_;
   std::string id_prefix_;
   uint64_t id_counter_ = 0;
   bool rebuild_inconsistent_ = false;

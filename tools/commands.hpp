@@ -20,6 +20,8 @@ int run_produce(const std::vector<std::string>& args);
 int run_consume(const std::vector<std::string>& args);
 int run_verify(const std::vector<std::string>& args);
 int run_status(const std::vector<std::string>& args);
+/// `holdfast admin <verb>`: administration verbs (admin_commands.cpp).
+int run_admin(const std::vector<std::string>& args);
 
 /// Minimal flag parsing shared by the sub-commands: `--name value` and `--flag`.
 class flag_parser {

@@ -16,6 +16,7 @@ commands:
   verify    check a topic against an --acked file of `produce`
   status    show a broker's role, offsets and topics
   bench     measure send throughput and latency
+  admin     administer a broker: `holdfast admin updateTopic ...` (`holdfast admin --help`)
 )";
 
 } // namespace
@@ -38,6 +39,8 @@ int main(int argc, char** argv) {
     return run_verify(args);
   if (cmd == "status")
     return run_status(args);
+  if (cmd == "admin")
+    return run_admin(args);
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     std::fputs(usage, stdout);
     return 0;

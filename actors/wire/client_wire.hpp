@@ -133,6 +133,15 @@ struct topic_route_req {
   std::string topic;
 };
 
+/// Create a topic with `queues` queues, or grow an existing one to that many (RocketMQ's
+/// updateTopic; `holdfast admin updateTopic`). Shrinking is refused (invalid_message): the
+/// dropped queues' messages would become unreachable. The reply, the topic's queue count, comes
+/// once the topic is durable. Masters only.
+struct update_topic_req {
+  std::string topic;
+  int32_t queues = 0;
+};
+
 /// One attached slave, as `holdfast status` shows it.
 struct slave_info {
   std::string id;
@@ -169,6 +178,7 @@ using client_door_actor = caf::typed_actor<
   caf::replies_to<fetch_offset_req>::with<fetch_offset_reply>,
   caf::replies_to<group_heartbeat_req>::with<group_heartbeat_reply>,
   caf::replies_to<topic_route_req>::with<int32_t>,
+  caf::replies_to<update_topic_req>::with<int32_t>,
   caf::replies_to<status_atom>::with<partition_status>>;
 
 // ---- the producer actor (client/producer.hpp): applications in other processes may send to it
@@ -252,6 +262,10 @@ typename Inspector::result_type inspect(Inspector& f, group_heartbeat_reply& x) 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, topic_route_req& x) {
   return f(caf::meta::type_name("holdfast::topic_route_req"), x.topic);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, update_topic_req& x) {
+  return f(caf::meta::type_name("holdfast::update_topic_req"), x.topic, x.queues);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, slave_info& x) {

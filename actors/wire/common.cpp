@@ -19,6 +19,7 @@ std::string_view to_string(broker_errc x) noexcept {
     case broker_errc::sequence_expired: return "sequence_expired";
     case broker_errc::unknown_producer: return "unknown_producer";
     case broker_errc::budget_too_short: return "budget_too_short";
+    case broker_errc::topic_not_exist: return "topic_not_exist";
   }
   return "unknown";
 }
@@ -37,7 +38,8 @@ bool retriable(const caf::error& err) noexcept {
            && err.code() != static_cast<uint8_t>(broker_errc::not_master)
            && err.code() != static_cast<uint8_t>(broker_errc::unauthorized)
            && err.code() != static_cast<uint8_t>(broker_errc::sequence_expired)
-           && err.code() != static_cast<uint8_t>(broker_errc::budget_too_short);
+           && err.code() != static_cast<uint8_t>(broker_errc::budget_too_short)
+           && err.code() != static_cast<uint8_t>(broker_errc::topic_not_exist);
   return true; // timeouts, broken connections, dead actors: worth another attempt
 }
 

@@ -36,6 +36,8 @@ enum class broker_errc : uint8_t {
   sequence_expired = 8, ///< a retried send stored long ago: its original result is forgotten
   unknown_producer = 9, ///< a producer id this connection was not given and did not claim
   budget_too_short = 10, ///< the send's time budget cannot cover a write and an answer
+  topic_not_exist = 11, ///< autoCreateTopicEnable is false and the topic was never created:
+                        ///< nothing was stored (RocketMQ's "topic not exist")
 };
 
 [[nodiscard]] std::string_view to_string(broker_errc x) noexcept;

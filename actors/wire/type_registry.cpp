@@ -34,6 +34,7 @@ void register_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<group_heartbeat_req>("holdfast::group_heartbeat_req");
   cfg.add_message_type<group_heartbeat_reply>("holdfast::group_heartbeat_reply");
   cfg.add_message_type<topic_route_req>("holdfast::topic_route_req");
+  cfg.add_message_type<update_topic_req>("holdfast::update_topic_req");
   cfg.add_message_type<slave_info>("holdfast::slave_info");
   cfg.add_message_type<std::vector<slave_info>>("std::vector<holdfast::slave_info>");
   cfg.add_message_type<partition_status>("holdfast::partition_status");

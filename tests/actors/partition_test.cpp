@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -378,6 +379,64 @@ TEST_CASE("a pull returns at most maxTransferCountOnMessageInMemory messages and
   auto huge = pull("huge");
   REQUIRE(huge.msgs.size() == 1);
   CHECK(huge.msgs[0].body.size() == 300 * 1024);
+}
+
+TEST_CASE("a slow disk delays consumer commits but never sends, pulls or the deadline tick",
+          "[partition][slow-disk]") {
+  // A commit is answered only after its fsync, but that fsync runs on the offset service's
+  // thread: the partition keeps answering sends, pulls and long-poll deadlines meanwhile.
+  // ASYNC_FLUSH, so sends and pulls need no fsync of their own.
+  fault_fs fs(5);
+  test::broker_fixture f{{"defaultTopicQueueNums=1"}, fs};
+  for (int i = 0; i < 10; ++i)
+    REQUIRE(append_one(f.sys, f.b.partition, test::text_message("t", std::to_string(i), "x")));
+  constexpr auto fsync_delay = 1500ms;
+  fs.set_sync_delay(fsync_delay);
+  std::atomic<bool> done{false};
+  std::vector<std::chrono::steady_clock::duration> commit_times;
+  std::vector<bool> commit_ok;
+  std::thread consumer([&] {
+    caf::scoped_actor self{f.sys};
+    for (uint64_t off = 1; !done; ++off) {
+      auto start = std::chrono::steady_clock::now();
+      auto r = ask_partition<bool>(self, f.b.partition,
+                                   commit_offset_req{"g", "t", 0, std::min<uint64_t>(off, 10)});
+      commit_times.push_back(std::chrono::steady_clock::now() - start);
+      commit_ok.push_back(static_cast<bool>(r));
+    }
+  });
+  std::this_thread::sleep_for(100ms); // the first commit is now with the disk
+  caf::scoped_actor self{f.sys};
+  std::chrono::steady_clock::duration slowest{};
+  auto deadline = std::chrono::steady_clock::now() + 2 * fsync_delay + 500ms;
+  int i = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto start = std::chrono::steady_clock::now();
+    REQUIRE(append_one(f.sys, f.b.partition, test::text_message("t", std::to_string(100 + i++), "x")));
+    REQUIRE(ask_partition<pull_reply>(self, f.b.partition, pull_req{"t", 0, 0, 4}));
+    // A long poll at the end of the queue: only the deadline tick can answer it.
+    auto end = status_of(self, f.b.partition).topics.at(0).queue_ends.at(0);
+    auto polled = ask_partition<pull_reply>(self, f.b.partition, pull_req{"t", 0, end, 4, 50});
+    REQUIRE(polled);
+    CHECK(polled->msgs.empty());
+    slowest = std::max(slowest, std::chrono::steady_clock::now() - start);
+  }
+  done = true;
+  consumer.join();
+  fs.set_sync_delay(0ms);
+  auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
+  INFO("slowest round of send, pull and long poll: " << ms(slowest) << " ms");
+  CHECK(slowest < 500ms);
+  REQUIRE_FALSE(commit_times.empty());
+  for (size_t k = 0; k < commit_times.size(); ++k) {
+    INFO("commit " << k << " took " << ms(commit_times[k]) << " ms");
+    CHECK(commit_ok[k]);
+    CHECK(commit_times[k] >= fsync_delay); // answered only after its fsync
+  }
+  auto committed = ask_partition<fetch_offset_reply>(self, f.b.partition,
+                                                     fetch_offset_req{"g", "t", 0});
+  REQUIRE(committed);
+  CHECK(committed->offset == std::min<uint64_t>(commit_times.size(), 10));
 }
 
 TEST_CASE("long polls past maxParkedPullsPerClient or maxParkedPulls answer the oldest to make "

@@ -49,6 +49,9 @@ client_door_actor::behavior_type flaky(client_door_actor::stateful_pointer<flaky
     [self](topic_route_req& req) -> caf::result<int32_t> {
       return self->delegate(self->state.real, std::move(req));
     },
+    [self](update_topic_req& req) -> caf::result<int32_t> {
+      return self->delegate(self->state.real, std::move(req));
+    },
     [self](append_req& req) -> caf::result<append_reply> {
       ++*self->state.requests;
       for (auto& m : req.msgs)

@@ -64,6 +64,8 @@ TEST_CASE("the broker schema declares every key once and consistently", "[config
                                     "maxParkedPulls",
                                     "maxParkedPullsPerClient",
                                     "defaultTopicQueueNums",
+                                    "autoCreateTopicEnable",
+                                    "maxOpenIndexFiles",
                                     "haMasterAddress",
                                     "haSendHeartbeatInterval",
                                     "haHousekeepingInterval",

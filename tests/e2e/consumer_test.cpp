@@ -9,11 +9,13 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <random>
 #include <set>
 #include <sstream>
+#include <thread>
 
 using namespace holdfast;
 using namespace holdfast::e2e;
@@ -443,4 +445,66 @@ TEST_CASE("a group's position never skips messages acknowledged after a power cu
   for (auto& id : ids)
     CHECK(seen.count(id) == 1);
   CHECK(broker.proc().err().find("lowered to it") != std::string::npos);
+}
+
+TEST_CASE("with a slow disk a committing consumer never stalls the broker's sends",
+          "[consumer][slow-disk][e2e]") {
+  // The real broker on the fault-injecting file system, every fsync 1.5 s, ASYNC_FLUSH (so a
+  // send waits for no fsync of its own). A consumer polls and commits in a loop; each commit
+  // waits for its fsync on the offset service's thread, while sends keep their usual latency.
+  temp_dir dir;
+  constexpr auto fsync_delay = 1500ms;
+  broker_process broker(dir.path(), dir.path() + "/store", free_port(),
+                        {"defaultTopicQueueNums=1"}, {"--fault-fs-sync-delay-ms", "1500"});
+  produce(broker.address(), "slow", 5, "before-");
+  std::atomic<bool> done{false};
+  std::vector<std::chrono::steady_clock::duration> commits;
+  std::string consumer_error;
+  std::thread consuming([&] {
+    try {
+      client::consumer_config cfg;
+      cfg.broker = broker.address();
+      cfg.topic = "slow";
+      cfg.group = "slow-group";
+      cfg.from_beginning = true;
+      cfg.poll_wait = 100ms;
+      client::consumer c{cfg};
+      c.start();
+      while (!done) {
+        auto got = c.poll();
+        if (got.empty())
+          continue;
+        auto start = std::chrono::steady_clock::now();
+        c.commit(got);
+        commits.push_back(std::chrono::steady_clock::now() - start);
+      }
+    } catch (const std::exception& e) {
+      consumer_error = e.what();
+    }
+  });
+  client::producer_config pcfg;
+  pcfg.broker = broker.address();
+  client::producer p{pcfg};
+  p.start();
+  std::chrono::steady_clock::duration slowest{};
+  auto until = std::chrono::steady_clock::now() + 2 * fsync_delay + 1s;
+  for (int i = 0; std::chrono::steady_clock::now() < until; ++i) {
+    message m;
+    m.topic = "slow";
+    m.body.assign(10, 'x');
+    auto start = std::chrono::steady_clock::now();
+    auto r = p.send(std::move(m));
+    slowest = std::max(slowest, std::chrono::steady_clock::now() - start);
+    CHECK(r.status == send_status::send_ok);
+    std::this_thread::sleep_for(20ms); // give the consumer messages to commit
+  }
+  done = true;
+  consuming.join();
+  auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
+  INFO("slowest send: " << ms(slowest) << " ms; consumer error: " << consumer_error);
+  CHECK(consumer_error.empty());
+  CHECK(slowest < 500ms);
+  REQUIRE_FALSE(commits.empty());
+  for (auto& c : commits)
+    CHECK(c >= fsync_delay); // a commit is answered only after its fsync
 }

@@ -91,6 +91,7 @@ std::vector<forged> catalog() {
   add("group_heartbeat_req",
       caf::make_message(group_heartbeat_req{"g", "legit", "forger", {0, 1, 2, 3}, 60000, false}));
   add("topic_route_req", caf::make_message(topic_route_req{"forged-route"}));
+  add("update_topic_req", caf::make_message(update_topic_req{"forged-admin", 8}));
   add("status_atom", caf::make_message(status_atom::value));
   // The replication door's.
   add("ha_hello_req", caf::make_message(ha_hello_req{"wrong-token", "any", "forger"}));

@@ -196,15 +196,20 @@ inline int run(std::vector<std::string> argv, const std::string& dir, std::strin
 class broker_process {
 public:
   /// `args`: further command-line arguments (the --fault-... testing flags); `env`: variables
-  /// for the broker's process only (see child).
+  /// for the broker's process only (see child); `prefix`: a command that execs the broker in
+  /// the same process (e.g. {"/usr/bin/prlimit", "--nofile=256:256", "--"}), so the PID is
+  /// still the broker's.
   broker_process(const std::string& dir, const std::string& store, uint16_t port,
                  std::vector<std::string> sets = {}, std::vector<std::string> args = {},
-                 const std::vector<std::string>& env = {})
+                 const std::vector<std::string>& env = {},
+                 const std::vector<std::string>& prefix = {})
     : port_(port) {
     static int n = 0;
-    std::vector<std::string> argv{bin("holdfast-broker"),
-                                  "--set", "listenPort=" + std::to_string(port),
-                                  "--set", "storePathRootDir=\"" + store + "\""};
+    std::vector<std::string> argv = prefix;
+    for (auto a : {bin("holdfast-broker"), std::string("--set"),
+                   "listenPort=" + std::to_string(port), std::string("--set"),
+                   "storePathRootDir=\"" + store + "\""})
+      argv.push_back(a);
     argv.insert(argv.end(), args.begin(), args.end());
     for (auto& s : sets) {
       argv.push_back("--set");

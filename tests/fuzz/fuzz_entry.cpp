@@ -6,6 +6,7 @@
 #include "runtime/file.hpp"
 #include "runtime/log.hpp"
 #include "runtime/record.hpp"
+#include "runtime/set_state.hpp"
 #include "runtime/store.hpp"
 
 #include <cstdlib>
@@ -233,6 +234,41 @@ std::string config_one(std::string_view input) {
     return "an accepted config prints as TOML that does not load: " + again.error_text();
   if (config::to_toml(again.config) != printed)
     return "an accepted config does not survive print and parse";
+  return {};
+}
+
+namespace {
+
+// decode, and for an accepted text: encode gives the same bytes back and decodes to the same
+// value (the encoding is unique); a refused one says why.
+template <class T>
+std::string round_trip(std::string_view input) {
+  T value;
+  auto s = decode(input, value);
+  if (!s.ok())
+    return s.context().empty() ? "a refused input has no reason" : "";
+  std::string text;
+  if (auto e = encode(value, text); !e.ok())
+    return "an accepted input does not encode: " + e.context();
+  if (text != input)
+    return "an accepted input is not the unique encoding of its value: " + text;
+  T again;
+  if (!decode(text, again).ok() || !(again == value))
+    return "an accepted input does not survive encode and decode";
+  return {};
+}
+
+} // namespace
+
+std::string set_state_one(std::string_view input) {
+  // The first line decides which node the text claims to be; both decoders see every input,
+  // so each also meets the other's (and any) text.
+  auto a = round_trip<broker_set_state>(input);
+  if (!a.empty())
+    return "set state: " + a;
+  auto b = round_trip<broker_member>(input);
+  if (!b.empty())
+    return "member: " + b;
   return {};
 }
 

@@ -33,6 +33,11 @@ namespace holdfast::fuzz {
 /// same config.
 [[nodiscard]] std::string config_one(std::string_view input);
 
+/// Arbitrary text as a broker set's state node and as a member node (runtime/set_state.hpp),
+/// what a broker reads from ZooKeeper. Checked: no crash; a refused text has a reason; an
+/// accepted one is the unique encoding of its value (encode gives the same bytes back).
+[[nodiscard]] std::string set_state_one(std::string_view input);
+
 /// A small valid commit log of `records` records over two topics (seed material).
 [[nodiscard]] std::string sample_log(int records, int body_size);
 

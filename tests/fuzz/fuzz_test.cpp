@@ -83,11 +83,20 @@ TEST_CASE("every config corpus input loads or is refused cleanly", "[fuzz]") {
   }
 }
 
+TEST_CASE("every set state corpus input decodes or is refused cleanly", "[fuzz]") {
+  auto inputs = corpus("set_state");
+  REQUIRE(inputs.size() >= 3);
+  for (auto& [name, text] : inputs) {
+    INFO("corpus file " << name);
+    CHECK(holdfast::fuzz::set_state_one(text) == "");
+  }
+}
+
 TEST_CASE("deterministic mutations of the corpus break no invariant", "[fuzz]") {
   // A small, fixed budget: the libFuzzer run (scripts/fuzz) is where the search happens; this
   // keeps the mutation path exercised with g++ and under ASan in CI.
   std::mt19937 rng(20261125);
-  for (const char* target : {"recovery", "config"}) {
+  for (const char* target : {"recovery", "config", "set_state"}) {
     auto inputs = corpus(target);
     for (int i = 0; i < 150; ++i) {
       auto& [name, seed] = inputs[rng() % inputs.size()];
@@ -95,8 +104,10 @@ TEST_CASE("deterministic mutations of the corpus break no invariant", "[fuzz]") 
       INFO(target << " mutation " << i << " of " << name);
       if (std::string(target) == "recovery")
         CHECK(holdfast::fuzz::recovery_one(input) == "");
-      else
+      else if (std::string(target) == "config")
         CHECK(holdfast::fuzz::config_one(input) == "");
+      else
+        CHECK(holdfast::fuzz::set_state_one(input) == "");
     }
   }
 }
