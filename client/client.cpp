@@ -705,8 +705,9 @@ bool push_consumer::send_back(const std::vector<stored_message>& batch) {
 }
 
 int32_t update_topic(const std::string& broker, const std::string& topic, int32_t queues,
-                     std::chrono::milliseconds timeout, const std::string& auth_token) {
-  auto cfg = make_config();
+                     std::chrono::milliseconds timeout, const std::string& auth_token,
+                     const tls_client_options& tls) {
+  auto cfg = make_config(tls);
   caf::actor_system sys{*cfg};
   auto h = connect(sys, broker);
   // The actor that said hello asks too: it anchors the session (see broker_status).

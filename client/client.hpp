@@ -298,7 +298,8 @@ private:
 /// updateTopic`); returns the topic's queue count. Throws like the rest (broker_error
 /// invalid_message when it would shrink the topic).
 int32_t update_topic(const std::string& broker, const std::string& topic, int32_t queues,
-                     std::chrono::milliseconds timeout, const std::string& auth_token = "");
+                     std::chrono::milliseconds timeout, const std::string& auth_token = "",
+                     const tls_client_options& tls = {});
 
 /// The broker's status (`holdfast status`); throws like the rest.
 [[nodiscard]] partition_status broker_status(const std::string& broker,

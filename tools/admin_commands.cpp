@@ -16,11 +16,12 @@ namespace {
 
 constexpr const char* update_topic_usage =
   R"(usage: holdfast admin updateTopic --broker HOST:PORT --topic T --queues N [--auth-token TOKEN]
+                                   [--tls --tls-ca FILE --tls-cert FILE --tls-key FILE]
 
 Creates topic T with N queues (1 to 1024), or grows it to N queues; existing queues keep their
 messages. Shrinking a topic is refused. Prints the topic's queue count once the broker has made
 it durable. Needed when the broker runs with autoCreateTopicEnable = false.
-)";
+)" HOLDFAST_TLS_USAGE;
 
 int update_topic(const std::vector<std::string>& args) {
   flag_parser p{"admin updateTopic", args, update_topic_usage};
@@ -28,6 +29,7 @@ int update_topic(const std::vector<std::string>& args) {
   auto topic = p.get("--topic");
   auto queues = p.get_int("--queues", 0, 1, 1024);
   auto token = p.get("--auth-token");
+  auto tls = p.get_tls();
   p.done();
   if (broker.empty() || topic.empty() || queues == 0) {
     std::fprintf(stderr, "holdfast admin updateTopic: --broker, --topic and --queues are "
@@ -38,7 +40,7 @@ int update_topic(const std::vector<std::string>& args) {
   set_log_level(log_level::warning);
   try {
     auto n = client::update_topic(broker, topic, static_cast<int32_t>(queues),
-                                  std::chrono::seconds(30), token);
+                                  std::chrono::seconds(30), token, tls);
     std::printf("topic %s queues %d\n", topic.c_str(), n);
     return 0;
   } catch (const std::exception& e) {

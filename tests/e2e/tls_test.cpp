@@ -111,6 +111,12 @@ TEST_CASE("under enforcing, producers and consumers work over TLS and lose no SE
   CHECK(run(args{bin("holdfast"), "status", "--broker", b.address()} + c.client(), dir.path(), out)
         == 0);
   CHECK(out.find("written") != std::string::npos);
+  CHECK(run(args{bin("holdfast"), "admin", "updateTopic", "--broker", b.address(), "--topic",
+                 "made", "--queues", "2"}
+              + c.client(),
+            dir.path(), out)
+        == 0);
+  CHECK(out.find("topic made queues 2") != std::string::npos);
   CHECK(b.stop() == 0);
 }
 
