@@ -94,6 +94,7 @@ caf::expected<broker_handles> start_broker(caf::actor_system& sys,
     log_warning("FAULT INJECTION: the reply to every {}th stored batch is dropped (testing only)",
                 po.fault_drop_replies_every);
   client_door_options co;
+  co.max_requests_per_client = cfg.max_requests_per_client;
   co.client_token = cfg.auth_token;
   co.broker_name = cfg.broker_name;
   co.broker_role = po.broker_role;

@@ -10,12 +10,41 @@ using self_ptr = client_door_actor::stateful_pointer<client_door_state>;
 
 // Relays one request to the partition and its answer back; the partition only ever sees the
 // door as the sender.
+//
+// A remote client may have at most max_requests_per_client of them unanswered: CAF reads a
+// connection as fast as it can and queues whatever arrives, so a peer that sends without
+// waiting would otherwise grow the partition's and the offset service's mailboxes without end.
 template <class Reply, class Req>
 caf::result<Reply> forward(self_ptr self, Req req) {
+  auto& st = self->state;
+  std::optional<caf::node_id> remote;
+  if (auto sender = self->current_sender(); sender && sender->node() != self->node()) {
+    auto& n = st.outstanding[sender->node()];
+    if (n >= st.opts.max_requests_per_client)
+      return make_error(broker_errc::busy,
+                        "more than maxRequestsPerClient (" + std::to_string(n)
+                          + ") requests of this connection unanswered");
+    ++n;
+    remote = sender->node();
+  }
+  auto done = [self, remote] {
+    if (!remote)
+      return;
+    auto& out = self->state.outstanding;
+    if (auto i = out.find(*remote); i != out.end() && --i->second == 0)
+      out.erase(i);
+  };
   auto rp = self->make_response_promise<Reply>();
-  self->request(self->state.partition, caf::infinite, std::move(req))
-    .then([rp](Reply& r) mutable { rp.deliver(std::move(r)); },
-          [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+  self->request(st.partition, caf::infinite, std::move(req))
+    .then(
+      [rp, done](Reply& r) mutable {
+        done();
+        rp.deliver(std::move(r));
+      },
+      [rp, done](caf::error& e) mutable {
+        done();
+        rp.deliver(std::move(e));
+      });
   return rp;
 }
 

@@ -7,6 +7,7 @@
 #include <caf/all.hpp>
 
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -22,6 +23,7 @@ struct client_door_options {
   uint64_t max_message_size = 0;
   int32_t queue_nums = 0;
   secret::key producer_key{}; ///< ownership tags of producer ids (runtime/secret.hpp)
+  uint32_t max_requests_per_client = 4096; ///< maxRequestsPerClient
 };
 
 /// A client connection as the door sees it: a remote node (or this process) that said hello.
@@ -40,6 +42,8 @@ struct client_door_state {
   std::map<caf::node_id, client_session> sessions;
   /// Actors that sent group heartbeats (monitored) and the consumer ids they spoke for.
   std::map<caf::actor_addr, std::set<std::string>> members;
+  /// Requests of each remote node forwarded and not yet answered.
+  std::map<caf::node_id, uint32_t> outstanding;
   static inline const char* name = "holdfast.client_door";
 };
 

@@ -125,6 +125,12 @@ schema<broker_config> make_broker_schema() {
                          16777216, "",
                          "Long polls one client connection may have waiting; past it, its "
                          "oldest is answered (empty) to make room."));
+  // A producer keeps at most its in-flight batches unanswered (64 in the bench), a consumer a
+  // poll per owned queue (bounded by maxParkedPullsPerClient); 4096 leaves room for both.
+  s.add(integer_property("maxRequestsPerClient", &c::max_requests_per_client, 4096, 1, 16777216,
+                         "",
+                         "Requests one client connection may have unanswered; past it, the next "
+                         "is refused with `busy` (retriable) before it is queued."));
   s.add(integer_property("defaultTopicQueueNums", &c::default_topic_queue_nums, 4, 1, 1024, "",
                          "Number of queues given to a topic that is created automatically on "
                          "first send."));

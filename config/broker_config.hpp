@@ -72,6 +72,7 @@ struct broker_config {
   std::uint64_t max_transfer_count_on_message_in_memory{};
   std::uint32_t max_parked_pulls{};
   std::uint32_t max_parked_pulls_per_client{};
+  std::uint32_t max_requests_per_client{};
   std::uint32_t default_topic_queue_nums{};
   bool auto_create_topic_enable{true};
   std::uint32_t max_open_index_files{};

@@ -20,6 +20,7 @@ std::string_view to_string(broker_errc x) noexcept {
     case broker_errc::unknown_producer: return "unknown_producer";
     case broker_errc::budget_too_short: return "budget_too_short";
     case broker_errc::topic_not_exist: return "topic_not_exist";
+    case broker_errc::busy: return "busy";
   }
   return "unknown";
 }

@@ -38,6 +38,7 @@ enum class broker_errc : uint8_t {
   budget_too_short = 10, ///< the send's time budget cannot cover a write and an answer
   topic_not_exist = 11, ///< autoCreateTopicEnable is false and the topic was never created:
                         ///< nothing was stored (RocketMQ's "topic not exist")
+  busy = 12, ///< too many requests of this connection unanswered (maxRequestsPerClient)
 };
 
 [[nodiscard]] std::string_view to_string(broker_errc x) noexcept;

@@ -63,6 +63,7 @@ TEST_CASE("the broker schema declares every key once and consistently", "[config
                                     "maxTransferCountOnMessageInMemory",
                                     "maxParkedPulls",
                                     "maxParkedPullsPerClient",
+                                    "maxRequestsPerClient",
                                     "defaultTopicQueueNums",
                                     "autoCreateTopicEnable",
                                     "maxOpenIndexFiles",

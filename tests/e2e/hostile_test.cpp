@@ -494,3 +494,27 @@ TEST_CASE("connections past maxConnections are closed at once, and silent ones a
         == "missing=0 duplicated=0 unacknowledged=0");
   CHECK(broker.stop() == 0);
 }
+
+TEST_CASE("a client sending without waiting gets busy past maxRequestsPerClient instead of "
+          "growing the broker's queues",
+          "[e2e][hostile]") {
+  // CAF queues whatever a connection delivers: 20 appends sent at once to a broker whose disk
+  // takes 2 s per fsync all waited in its mailboxes. Now the door forwards 8 and refuses the
+  // rest, retriably, before they are queued.
+  temp_dir dir;
+  broker_process broker(dir.path(), dir.path() + "/store", free_port(),
+                        {"flushDiskType=\"SYNC_FLUSH\"", "maxRequestsPerClient=8"},
+                        {"--fault-fs-sync-delay-ms", "2000"});
+  std::string out;
+  REQUIRE(run({std::string(HOLDFAST_BIN_DIR) + "/../tests/rogue_client", broker.address(),
+               "flood", "flood", "20"},
+              dir.path(), out)
+          == 0);
+  INFO(out);
+  CHECK(out.find("busy 12 answered 20") != std::string::npos);
+  // And the connection's budget comes back once its answers went out.
+  CHECK(run(produce(broker.address(), "after", 5, 1, "sync", dir.path() + "/acked"), dir.path(),
+            out)
+        == 0);
+  broker.crash(); // a clean stop syncs a dozen files at 2 s each, past shutdownTimeout
+}

@@ -6,6 +6,12 @@
 // producer's next send count as a duplicate and never be stored. Prints one line per attempt.
 //
 //   rogue_client HOST:PORT TOPIC
+//
+// With `flood N` it instead sends N appends at once without waiting for any answer (the
+// helper of hostile_test.cpp's maxRequestsPerClient case), then waits up to 20 s for the
+// answers and prints `busy B answered A`.
+//
+//   rogue_client HOST:PORT TOPIC flood N
 
 #include "actors/wire/client_wire.hpp"
 #include "actors/wire/connect.hpp"
@@ -15,6 +21,7 @@
 #include <caf/io/all.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <regex>
 #include <string>
 
@@ -40,9 +47,39 @@ std::string attempt(caf::scoped_actor& self, const client_door_actor& door,
 
 } // namespace
 
+int flood(caf::actor_system& sys, const client_door_actor& door, const std::string& topic,
+          int n) {
+  caf::scoped_actor self{sys};
+  self->request(door, std::chrono::seconds(10), hello_req{"flood", "", {}, false})
+    .receive([](hello_reply&) {}, [](caf::error&) {});
+  for (int i = 0; i < n; ++i) {
+    message m;
+    m.topic = topic;
+    m.msg_id = "flood-" + std::to_string(i);
+    m.body = {'x'};
+    self->send(door, append_req{{m}});
+  }
+  int busy = 0, answered = 0;
+  for (int i = 0; i < n; ++i) {
+    bool timed_out = false;
+    self->receive([&](append_reply&) { ++answered; },
+                  [&](caf::error& e) {
+                    ++answered;
+                    if (is(e, broker_errc::busy))
+                      ++busy;
+                  },
+                  caf::after(std::chrono::seconds(20)) >> [&] { timed_out = true; });
+    if (timed_out)
+      break;
+  }
+  std::printf("busy %d answered %d\n", busy, answered);
+  std::fflush(stdout);
+  return 0;
+}
+
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: rogue_client HOST:PORT TOPIC\n");
+  if (argc != 3 && !(argc == 5 && std::string(argv[3]) == "flood")) {
+    std::fprintf(stderr, "usage: rogue_client HOST:PORT TOPIC [flood N]\n");
     return 2;
   }
   caf::actor_system_config cfg;
@@ -55,6 +92,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "rogue_client: %s\n", sys.render(door.error()).c_str());
     return 1;
   }
+  if (argc == 5)
+    return flood(sys, *door, argv[2], std::atoi(argv[4]));
   caf::scoped_actor self{sys};
   hello_reply hello;
   self->request(*door, std::chrono::seconds(10), hello_req{"rogue", "", {}, false})
