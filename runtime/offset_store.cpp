@@ -129,6 +129,28 @@ bool valid_entry(const std::string& group, const std::string& topic, int32_t que
   return valid_group_name(group) && valid_topic_name(topic) && valid_queue_id(queue_id);
 }
 
+/// One entry (group, topic, queue id, offset), as the snapshot and the journal's records
+/// both carry it; false with `why` when it runs past the end or names something invalid.
+bool decode_entry(reader& r, offsets_by_key::key_type& key, uint64_t& offset,
+                  std::string_view& why) {
+  uint16_t group_len = 0;
+  uint16_t topic_len = 0;
+  uint16_t queue_id = 0;
+  std::string group;
+  std::string topic;
+  if (!r.u16(group_len) || !r.bytes(group_len, group) || !r.u16(topic_len)
+      || !r.bytes(topic_len, topic) || !r.u16(queue_id) || !r.u64(offset)) {
+    why = "an entry runs past the end";
+    return false;
+  }
+  if (!valid_group_name(group) || !valid_topic_name(topic)) {
+    why = "invalid group or topic name";
+    return false;
+  }
+  key = {std::move(group), std::move(topic), int32_t{queue_id}};
+  return true;
+}
+
 /// Parses a whole file; on failure `why` says what was wrong (for the log).
 bool decode(const std::string& in, offsets_by_key& out, std::string_view& why) {
   out.clear();
@@ -152,23 +174,11 @@ bool decode(const std::string& in, offsets_by_key& out, std::string_view& why) {
   uint32_t count = 0;
   (void) r.u32(count); // the size check above guarantees the header is there
   for (uint32_t i = 0; i < count; ++i) {
-    uint16_t group_len = 0;
-    uint16_t topic_len = 0;
-    uint16_t queue_id = 0;
+    offsets_by_key::key_type key;
     uint64_t offset = 0;
-    std::string group;
-    std::string topic;
-    if (!r.u16(group_len) || !r.bytes(group_len, group) || !r.u16(topic_len)
-        || !r.bytes(topic_len, topic) || !r.u16(queue_id) || !r.u64(offset)) {
-      why = "an entry runs past the end";
+    if (!decode_entry(r, key, offset, why))
       return false;
-    }
-    if (!valid_group_name(group) || !valid_topic_name(topic)) {
-      why = "invalid group or topic name";
-      return false;
-    }
-    if (!out.try_emplace({std::move(group), std::move(topic), int32_t{queue_id}}, offset)
-           .second) {
+    if (!out.try_emplace(std::move(key), offset).second) {
       why = "duplicate entry";
       return false;
     }
@@ -223,19 +233,13 @@ bool apply_payload(std::string_view payload, offsets_by_key& m) {
   if (!r.u32(count))
     return false;
   std::vector<std::pair<std::tuple<std::string, std::string, int32_t>, uint64_t>> parsed;
+  std::string_view why;
   for (uint32_t i = 0; i < count; ++i) {
-    uint16_t group_len = 0;
-    uint16_t topic_len = 0;
-    uint16_t queue_id = 0;
+    offsets_by_key::key_type key;
     uint64_t offset = 0;
-    std::string group;
-    std::string topic;
-    if (!r.u16(group_len) || !r.bytes(group_len, group) || !r.u16(topic_len)
-        || !r.bytes(topic_len, topic) || !r.u16(queue_id) || !r.u64(offset))
+    if (!decode_entry(r, key, offset, why))
       return false;
-    if (!valid_group_name(group) || !valid_topic_name(topic))
-      return false;
-    parsed.push_back({{std::move(group), std::move(topic), int32_t{queue_id}}, offset});
+    parsed.push_back({std::move(key), offset});
   }
   if (!r.at_end())
     return false;
